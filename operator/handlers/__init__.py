@@ -1,0 +1,1 @@
+"""One module of kopf handlers per resource kind."""

@@ -1,0 +1,6 @@
+"""Entry point of the operator: importing this module registers every handler with kopf.
+
+Run with ``trainyard operator`` (or ``kopf run -m trainyard.operator.main``)."""
+
+from trainyard.operator import settings  # noqa: F401  (registers the startup handler)
+from trainyard.operator.handlers import trainingrun  # noqa: F401

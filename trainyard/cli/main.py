@@ -1,0 +1,47 @@
+"""`trainyard` — one console script; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from trainyard.cli import local_cmd
+
+
+class CliError(Exception):
+    """An error shown to the user as one line, exit status 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trainyard", description=__doc__.split("—")[1].strip()
+                                     if "—" in (__doc__ or "") else None)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    local_cmd.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from trainyard import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # every command error reaches the user as one line
+        if getattr(args, "debug", False) or isinstance(exc, AssertionError):
+            raise
+        print(f"trainyard: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""A throwaway local cluster built from upstream sources (`trainyard local`)."""

@@ -1,0 +1,304 @@
+"""`trainyard local`: a throwaway control plane + object store on 127.0.0.1, no Docker needed.
+
+etcd, kube-apiserver, kube-controller-manager (garbage collection, Jobs, namespaces, service
+accounts), kube-scheduler, a KWOK controller with simulated nodes, and MinIO with a bucket. Every
+daemon runs from a binary built from its pinned upstream Go module (see versions.py/build.py),
+listens on 127.0.0.1 on a free port, logs into the state directory, and is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from trainyard.local import pki as pkimod
+from trainyard.local.build import binary_path, ensure_all
+from trainyard.local.processes import (StartError, alive, client_tls, free_port, http_ok, insecure_tls,
+                                       port_listening, spawn, stop, wait_until)
+from trainyard.local.versions import CONTROL_PLANE_BUILDS
+
+STATE_FILE = "state.json"
+BUCKET = "trainyard"
+SERVICE_CIDR = "10.96.0.0/16"
+KWOK_NODE_LABELS = {"type": "kwok", "trainyard.dev/pool": "kwok"}
+
+
+def default_dir(name: str = "default") -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "trainyard" / "local" / name
+
+
+@dataclasses.dataclass
+class ClusterState:
+    dir: Path
+    pids: dict[str, int]
+    ports: dict[str, int]
+    binaries: dict[str, str]
+    s3_access_key: str
+    s3_secret_key: str
+    nodes: int
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    @property
+    def env_file(self) -> Path:
+        return self.dir / "objectstore.env"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['apiserver']}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['minio']}"
+
+    def save(self) -> None:
+        data = dataclasses.asdict(self)
+        data["dir"] = str(self.dir)
+        (self.dir / STATE_FILE).write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, dir: Path) -> "ClusterState":
+        data = json.loads((dir / STATE_FILE).read_text())
+        data["dir"] = Path(data["dir"])
+        return cls(**data)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "TRAINYARD_S3_ENDPOINT": self.s3_endpoint,
+            "TRAINYARD_S3_ACCESS_KEY": self.s3_access_key,
+            "TRAINYARD_S3_SECRET_KEY": self.s3_secret_key,
+            "TRAINYARD_S3_BUCKET": BUCKET,
+        }
+
+
+def kubeconfig_dict(server: str, pki: pkimod.Pki, user: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "trainyard-local",
+                      "cluster": {"server": server, "certificate-authority": str(pki.ca)}}],
+        "users": [{"name": user, "user": {"client-certificate": str(pki.cert(user)),
+                                          "client-key": str(pki.key(user))}}],
+        "contexts": [{"name": "trainyard-local", "context": {"cluster": "trainyard-local", "user": user}}],
+        "current-context": "trainyard-local",
+    }
+
+
+def kwok_node(name: str, *, cpu: str = "32", memory: str = "256Gi", pods: str = "110",
+              labels: dict[str, str] | None = None) -> dict:
+    """A simulated node that the KWOK controller keeps Ready."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                       **KWOK_NODE_LABELS, **(labels or {})},
+        },
+        "spec": {"taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]},
+        "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": pods},
+                   "capacity": {"cpu": cpu, "memory": memory, "pods": pods}},
+    }
+
+
+class LocalCluster:
+    def __init__(self, dir: Path | None = None, *, out: TextIO | None = None):
+        self.dir = Path(dir) if dir else default_dir()
+        self.out = out
+
+    def _say(self, msg: str) -> None:
+        if self.out is not None:
+            self.out.write(msg + "\n")
+            self.out.flush()
+
+    # ---- state -------------------------------------------------------------------------------
+    def state(self) -> ClusterState | None:
+        try:
+            return ClusterState.load(self.dir)
+        except FileNotFoundError:
+            return None
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        st = self.state()
+        if st is None:
+            raise StartError(f"no local cluster in {self.dir}")
+        return subprocess.run([st.binaries["kubectl"], "--kubeconfig", str(st.kubeconfig), *args],
+                              input=input, capture_output=True, text=True, check=check)
+
+    # ---- up ----------------------------------------------------------------------------------
+    def up(self, *, nodes: int = 2, timeout: float = 120.0) -> ClusterState:
+        existing = self.state()
+        if existing and any(alive(p) for p in existing.pids.values()):
+            raise StartError(f"a local cluster already runs from {self.dir}; `trainyard local down` first")
+        started = time.monotonic()
+        ensure_all(CONTROL_PLANE_BUILDS, out=self.out)
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        (self.dir / "logs").mkdir(parents=True)
+        pki = pkimod.generate(self.dir / "pki")
+        bins = {b: str(binary_path(b)) for b in
+                ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "minio")}
+        ports = {k: free_port() for k in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler",
+                                          "kwok", "minio", "minio-console")}
+        st = ClusterState(dir=self.dir, pids={}, ports=ports, binaries=bins,
+                          s3_access_key="trainyard", s3_secret_key=secrets.token_urlsafe(18), nodes=nodes)
+        try:
+            self._start(st, pki, timeout=timeout)
+            self._create_nodes(st, nodes, timeout=timeout)
+            self._create_bucket(st)
+        except BaseException:
+            st.save()
+            self.down()
+            raise
+        self._write_env_file(st)
+        st.save()
+        self._say(f"trainyard local: up in {time.monotonic() - started:.1f}s — "
+                  f"API {st.server}, object store {st.s3_endpoint}, {nodes} simulated node(s)")
+        return st
+
+    def _start(self, st: ClusterState, pki: pkimod.Pki, *, timeout: float) -> None:
+        p, b, logs = st.ports, st.binaries, self.dir / "logs"
+
+        def run(name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+            st.pids[name] = spawn(argv, logs / f"{name}.log", env=env)
+            st.save()
+            return st.pids[name]
+
+        run("etcd", [b["etcd"], "--name=default", f"--data-dir={self.dir / 'etcd'}",
+                     f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
+                     f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
+                     f"--listen-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+                     f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+                     f"--initial-cluster=default=http://127.0.0.1:{p['etcd-peer']}",
+                     "--unsafe-no-fsync=true", "--quota-backend-bytes=4294967296", "--log-level=warn"])
+        run("minio", [b["minio"], "server", str(self.dir / "minio"), "--quiet",
+                      f"--address=127.0.0.1:{p['minio']}", f"--console-address=127.0.0.1:{p['minio-console']}"],
+            env={"MINIO_ROOT_USER": st.s3_access_key, "MINIO_ROOT_PASSWORD": st.s3_secret_key,
+                 "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"})
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{p['etcd']}/health", expect=b'"health":"true"'),
+                   what="etcd", pid=st.pids["etcd"], log=logs / "etcd.log", timeout=timeout)
+
+        run("apiserver", [
+            b["kube-apiserver"], f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p['apiserver']}",
+            f"--tls-cert-file={pki.cert('apiserver')}", f"--tls-private-key-file={pki.key('apiserver')}",
+            f"--client-ca-file={pki.ca}", f"--service-account-key-file={pki.sa_pub}",
+            f"--service-account-signing-key-file={pki.sa_key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true", "--endpoint-reconciler-type=none", "--profiling=false",
+            f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
+            f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
+            f"--cert-dir={self.dir / 'apiserver-certs'}", "--v=1"])
+        for user in ("admin", "controller-manager", "scheduler", "kwok"):
+            path = self.dir / ("kubeconfig" if user == "admin" else f"{user}.kubeconfig")
+            path.write_text(yaml.safe_dump(kubeconfig_dict(st.server, pki, user)))
+            path.chmod(0o600)
+        admin_tls = client_tls(pki.ca, pki.cert("admin"), pki.key("admin"))
+        wait_until(lambda: http_ok(f"{st.server}/readyz", context=admin_tls), what="kube-apiserver",
+                   pid=st.pids["apiserver"], log=logs / "apiserver.log", timeout=timeout)
+
+        run("controller-manager", [
+            b["kube-controller-manager"], f"--kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
+            f"--authentication-kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
+            f"--authorization-kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
+            "--bind-address=127.0.0.1", f"--secure-port={p['controller-manager']}", "--leader-elect=false",
+            f"--service-account-private-key-file={pki.sa_key}", f"--root-ca-file={pki.ca}",
+            f"--cluster-signing-cert-file={pki.ca}", f"--cluster-signing-key-file={pki.key('ca')}",
+            f"--cert-dir={self.dir / 'controller-manager-certs'}",
+            "--controllers=*,tokencleaner", "--concurrent-job-syncs=10", "--v=1"])
+        run("scheduler", [
+            b["kube-scheduler"], f"--kubeconfig={self.dir / 'scheduler.kubeconfig'}",
+            f"--authentication-kubeconfig={self.dir / 'scheduler.kubeconfig'}",
+            f"--authorization-kubeconfig={self.dir / 'scheduler.kubeconfig'}",
+            "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}", "--leader-elect=false",
+            f"--cert-dir={self.dir / 'scheduler-certs'}", "--v=1"])
+        run("kwok", [
+            b["kwok"], f"--kubeconfig={self.dir / 'kwok.kubeconfig'}", "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--node-ip=10.244.0.1", f"--server-address=127.0.0.1:{p['kwok']}",
+            "--node-lease-duration-seconds=40"])
+        insecure = insecure_tls()
+        for name in ("controller-manager", "scheduler"):
+            wait_until(lambda n=name: http_ok(f"https://127.0.0.1:{p[n]}/healthz", context=insecure),
+                       what=name, pid=st.pids[name], log=logs / f"{name}.log", timeout=timeout)
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{p['kwok']}/healthz"), what="kwok",
+                   pid=st.pids["kwok"], log=logs / "kwok.log", timeout=timeout)
+        wait_until(lambda: http_ok(f"{st.s3_endpoint}/minio/health/ready"), what="minio",
+                   pid=st.pids["minio"], log=logs / "minio.log", timeout=timeout)
+        # The service-account controller works once `default` has its ServiceAccount; pods need it.
+        wait_until(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default",
+                                        check=False).returncode == 0,
+                   what="controller-manager's service accounts", pid=st.pids["controller-manager"],
+                   log=logs / "controller-manager.log", timeout=timeout)
+
+    def _create_nodes(self, st: ClusterState, count: int, *, timeout: float) -> None:
+        if count <= 0:
+            return
+        items = [kwok_node(f"kwok-node-{i}") for i in range(count)]
+        self.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+        wait_until(lambda: self.kubectl("wait", "--for=condition=Ready", "node", "-l", "type=kwok",
+                                        "--timeout=2s", check=False).returncode == 0,
+                   what="simulated nodes", pid=st.pids["kwok"], log=self.dir / "logs" / "kwok.log",
+                   timeout=timeout)
+
+    def _create_bucket(self, st: ClusterState) -> None:
+        from minio import Minio
+
+        client = Minio(st.s3_endpoint.removeprefix("http://"), access_key=st.s3_access_key,
+                       secret_key=st.s3_secret_key, secure=False)
+        if not client.bucket_exists(BUCKET):
+            client.make_bucket(BUCKET)
+
+    def _write_env_file(self, st: ClusterState) -> None:
+        st.env_file.write_text("".join(f"export {k}={v}\n" for k, v in st.env().items()))
+        st.env_file.chmod(0o600)
+
+    # ---- down / status -----------------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Stop every daemon this cluster started; return the names of those that were running."""
+        st = self.state()
+        if st is None:
+            return []
+        stopped = []
+        order = ["kwok", "scheduler", "controller-manager", "apiserver", "minio", "etcd"]
+        for name in order + [n for n in st.pids if n not in order]:
+            pid = st.pids.get(name)
+            if pid and alive(pid):
+                binary = st.binaries.get({"apiserver": "kube-apiserver",
+                                          "controller-manager": "kube-controller-manager",
+                                          "scheduler": "kube-scheduler"}.get(name, name), name)
+                stop(pid, expect_in_cmdline=binary)
+                stopped.append(name)
+        st.pids = {}
+        st.save()
+        return stopped
+
+    def status(self) -> dict[str, dict]:
+        st = self.state()
+        if st is None:
+            return {}
+        report = {}
+        for name, pid in st.pids.items():
+            port = st.ports.get(name)
+            report[name] = {"pid": pid, "running": alive(pid), "port": port,
+                            "listening": bool(port and port_listening(port))}
+        return report
+
+    def listening_ports(self) -> list[int]:
+        st = self.state()
+        return [port for port in (st.ports.values() if st else []) if port_listening(port)]
