@@ -122,3 +122,16 @@ def wait_for(check, *, what: str, timeout: float = 30.0, interval: float = 0.1):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory):
+    """A real MinIO server (pinned upstream build) with the `trainyard` bucket, for tests of the
+    storage layer and the runtime that need no Kubernetes API."""
+    from trainyard.local import objectstore
+
+    store = objectstore.start(tmp_path_factory.mktemp("minio") / "data")
+    try:
+        yield store
+    finally:
+        store.stop()

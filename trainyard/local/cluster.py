@@ -22,12 +22,12 @@ import yaml
 
 from trainyard.local import pki as pkimod
 from trainyard.local.build import binary_path, ensure_all
+from trainyard.local.objectstore import BUCKET, minio_argv, minio_env
 from trainyard.local.processes import (StartError, alive, client_tls, free_port, http_ok, insecure_tls,
                                        port_listening, spawn, stop, wait_until)
 from trainyard.local.versions import CONTROL_PLANE_BUILDS
 
 STATE_FILE = "state.json"
-BUCKET = "trainyard"
 SERVICE_CIDR = "10.96.0.0/16"
 KWOK_NODE_LABELS = {"type": "kwok", "trainyard.dev/pool": "kwok"}
 
@@ -185,10 +185,8 @@ class LocalCluster:
                      f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
                      f"--initial-cluster=default=http://127.0.0.1:{p['etcd-peer']}",
                      "--unsafe-no-fsync=true", "--quota-backend-bytes=4294967296", "--log-level=warn"])
-        run("minio", [b["minio"], "server", str(self.dir / "minio"), "--quiet",
-                      f"--address=127.0.0.1:{p['minio']}", f"--console-address=127.0.0.1:{p['minio-console']}"],
-            env={"MINIO_ROOT_USER": st.s3_access_key, "MINIO_ROOT_PASSWORD": st.s3_secret_key,
-                 "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"})
+        run("minio", minio_argv(b["minio"], self.dir / "minio", p["minio"], p["minio-console"]),
+            env=minio_env(st.s3_access_key, st.s3_secret_key))
         wait_until(lambda: http_ok(f"http://127.0.0.1:{p['etcd']}/health", expect=b'"health":"true"'),
                    what="etcd", pid=st.pids["etcd"], log=logs / "etcd.log", timeout=timeout)
 

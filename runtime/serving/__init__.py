@@ -1,0 +1,1 @@
+"""The trainyard model server (`trainyard serve`): Azure ML /score, KServe V1 and Open Inference Protocol V2."""
