@@ -128,7 +128,10 @@ def test_changing_an_immutable_field_of_a_run_is_rejected(kubectl, namespace):
     changed = training_run(args=["--regularization", "0.8"])
     proc = kubectl.apply(changed, namespace, "--dry-run=server", check=False)
     assert proc.returncode != 0
-    assert "spec: Invalid value" in proc.stderr and "immutable" in proc.stderr, proc.stderr
+    assert "spec.args: Invalid value" in proc.stderr and "immutable" in proc.stderr, proc.stderr
+    # Adding an optional field that was absent is a change too.
+    proc = kubectl.apply(training_run(timeoutSeconds=60), namespace, "--dry-run=server", check=False)
+    assert proc.returncode != 0 and "spec: Invalid value" in proc.stderr and "immutable" in proc.stderr, proc.stderr
     # ...while the fields meant to change still can.
     suspended = training_run(suspend=True, priority=5)
     proc = kubectl.apply(suspended, namespace, "--dry-run=server", check=False)

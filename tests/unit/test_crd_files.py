@@ -61,4 +61,4 @@ def test_list_fields_that_feed_cel_rules_are_bounded():
     spec = run["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     for name in ("args", "inputs"):
         assert spec["properties"][name]["maxItems"] <= 256
-    assert spec["properties"]["args"]["items"]["maxLength"] <= 4096
+    assert spec["properties"]["args"]["items"]["maxLength"] <= 2048

@@ -29,6 +29,7 @@ from trainyard.local.versions import CONTROL_PLANE_BUILDS
 
 STATE_FILE = "state.json"
 SERVICE_CIDR = "10.96.0.0/16"
+KWOK_STAGES = Path(__file__).with_name("kwok_stages.yaml")
 KWOK_NODE_LABELS = {"type": "kwok", "trainyard.dev/pool": "kwok"}
 
 
@@ -226,7 +227,8 @@ class LocalCluster:
             "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}", "--leader-elect=false",
             f"--cert-dir={self.dir / 'scheduler-certs'}", "--v=1"])
         run("kwok", [
-            b["kwok"], f"--kubeconfig={self.dir / 'kwok.kubeconfig'}", "--manage-all-nodes=false",
+            b["kwok"], f"--kubeconfig={self.dir / 'kwok.kubeconfig'}", f"--config={KWOK_STAGES}",
+            "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--node-ip=10.244.0.1", f"--server-address=127.0.0.1:{p['kwok']}",
             "--node-lease-duration-seconds=40"])
