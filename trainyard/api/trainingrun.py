@@ -1,7 +1,73 @@
-"""TrainingRun condition types, reasons and phases — kept next to the schema in crds/."""
+"""TrainingRun condition types, reasons and phases — kept next to the schema in crds/.
 
-# Condition types
-ACCEPTED = "Accepted"
+A run's `status.phase` is derived from its conditions (see `phase_of`), never used as control
+flow. Each condition type below is either True or absent/False; the terminal ones (Succeeded,
+Failed, Canceled) never go back.
+"""
 
-# Reasons
+from __future__ import annotations
+
+from trainyard.api import conditions as cond
+
+# ---- condition types ----------------------------------------------------------------------------
+ACCEPTED = "Accepted"        # the operator has seen the run and resolved its ComputeCluster
+QUEUED = "Queued"            # waiting for capacity (or for Kueue's admission)
+PREPARING = "Preparing"      # the pod stages code and inputs
+RUNNING = "Running"          # the script runs
+FINALIZING = "Finalizing"    # the script ended; outputs are being collected
+SUCCEEDED = "Succeeded"      # terminal
+FAILED = "Failed"            # terminal
+CANCELED = "Canceled"        # terminal
+
+TERMINAL = (SUCCEEDED, FAILED, CANCELED)
+
+# ---- reasons ------------------------------------------------------------------------------------
 REASON_ACCEPTED = "Accepted"
+REASON_COMPUTE_NOT_FOUND = "ComputeClusterNotFound"
+REASON_WAITING_FOR_CAPACITY = "WaitingForCapacity"
+REASON_JOB_CREATED = "JobCreated"
+REASON_STAGING = "StagingData"
+REASON_SCRIPT_RUNNING = "ScriptRunning"
+REASON_COLLECTING_OUTPUTS = "CollectingOutputs"
+REASON_COMPLETED = "Completed"
+REASON_SCRIPT_FAILED = "ScriptFailed"
+REASON_DATA_STAGING_FAILED = "DataStagingFailed"
+REASON_OOM_KILLED = "OOMKilled"
+REASON_DEADLINE_EXCEEDED = "DeadlineExceeded"
+REASON_IMAGE_PULL_FAILED = "ImagePullFailed"
+REASON_PREEMPTED = "Preempted"
+REASON_CANCELED = "Canceled"
+REASON_INVALID = "Invalid"
+REASON_JOB_LOST = "JobLost"
+
+# ---- phases (for humans and printer columns) ----------------------------------------------------
+PHASE_QUEUED = "Queued"
+PHASE_SCALING = "Scaling"
+PHASE_PREPARING = "Preparing"
+PHASE_RUNNING = "Running"
+PHASE_FINALIZING = "Finalizing"
+PHASE_COMPLETED = "Completed"
+PHASE_FAILED = "Failed"
+PHASE_CANCELED = "Canceled"
+
+_PHASE_BY_CONDITION = (
+    (CANCELED, PHASE_CANCELED),
+    (FAILED, PHASE_FAILED),
+    (SUCCEEDED, PHASE_COMPLETED),
+    (FINALIZING, PHASE_FINALIZING),
+    (RUNNING, PHASE_RUNNING),
+    (PREPARING, PHASE_PREPARING),
+    (QUEUED, PHASE_QUEUED),
+)
+
+
+def phase_of(conditions: list[dict] | None) -> str:
+    """The phase is the most advanced True condition; a run nobody has looked at yet is Queued."""
+    for ctype, phase in _PHASE_BY_CONDITION:
+        if cond.is_true(conditions, ctype):
+            return phase
+    return PHASE_QUEUED
+
+
+def is_terminal(conditions: list[dict] | None) -> bool:
+    return any(cond.is_true(conditions, t) for t in TERMINAL)

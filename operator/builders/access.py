@@ -1,0 +1,64 @@
+"""Per-run identity: the run's pod gets its own ServiceAccount allowed to patch only its own
+TrainingRun's status (live metrics), and a Secret with the object-store endpoint and credentials.
+All owned by the run, so they go when it goes."""
+
+from __future__ import annotations
+
+import base64
+
+from trainyard.api.constants import GROUP
+from trainyard.operator import names
+from trainyard.operator.builders.job import owner_reference, run_labels
+from trainyard.operator.config import OperatorConfig
+
+
+def _meta(run: dict, name: str) -> dict:
+    return {"name": name, "namespace": run["metadata"]["namespace"], "labels": run_labels(run),
+            "ownerReferences": [owner_reference(run)]}
+
+
+def build_service_account(run: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": _meta(run, names.run_service_account(run["metadata"]["name"]))}
+
+
+def build_role(run: dict) -> dict:
+    run_name = run["metadata"]["name"]
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": _meta(run, names.run_service_account(run_name)),
+        "rules": [
+            {"apiGroups": [GROUP], "resources": ["trainingruns/status"], "resourceNames": [run_name],
+             "verbs": ["get", "patch"]},
+            {"apiGroups": [GROUP], "resources": ["trainingruns"], "resourceNames": [run_name], "verbs": ["get"]},
+        ],
+    }
+
+
+def build_role_binding(run: dict) -> dict:
+    sa = names.run_service_account(run["metadata"]["name"])
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": _meta(run, sa),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": run["metadata"]["namespace"]}],
+    }
+
+
+def build_store_secret(run: dict, cfg: OperatorConfig, access_key: str, secret_key: str,
+                       session_token: str = "") -> dict:
+    """Object-store settings for the run's pod. `access_key`/`secret_key` are what the pod may use:
+    credentials scoped to this run where the store issues them (see operator/credentials.py)."""
+    data = {
+        "TRAINYARD_S3_ENDPOINT": cfg.s3_endpoint_for_pods or cfg.s3_endpoint,
+        "TRAINYARD_S3_BUCKET": cfg.s3_bucket,
+        "TRAINYARD_S3_ACCESS_KEY": access_key,
+        "TRAINYARD_S3_SECRET_KEY": secret_key,
+    }
+    if session_token:
+        data["TRAINYARD_S3_SESSION_TOKEN"] = session_token
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": _meta(run, names.run_secret(run["metadata"]["name"])),
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }

@@ -1,0 +1,160 @@
+"""Where a TrainingRun becomes a Job: pure functions from the run (and its ComputeCluster) to the
+Job dict the operator creates. Tested as exact data in tests/unit/test_job_builder.py.
+
+The pod has two containers, both from the runtime image:
+- init `stage`: `python -m trainyard.runtime.stage` puts the code and every input under
+  /workspace (cached by content in a node-local directory);
+- main `run`: `python -m trainyard.runtime.run` runs the entry script with the SDK context,
+  reports metrics, and uploads ./outputs and ./logs when the script ends.
+"""
+
+from __future__ import annotations
+
+import json
+
+from trainyard.api.constants import (API_VERSION, LABEL_COMPUTE, LABEL_EXPERIMENT, LABEL_RUN, TRAINING_RUN)
+from trainyard.operator import names
+from trainyard.operator.config import OperatorConfig
+
+WORKSPACE = "/workspace"
+CACHE_MOUNT = "/var/cache/trainyard"
+CONFIGMAP_SOURCE_MOUNT = "/trainyard/source"
+TERMINATION_LOG = "/dev/termination-log"
+DEFAULT_RESOURCES = {"cpu": "1", "memory": "2Gi"}
+KWOK_TAINT_TOLERATION = {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
+SPOT_TAINT_KEY = "trainyard.dev/spot"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+# Run annotations copied to the pod: KWOK's simulated duration and trainyard's simulated exit code.
+PASSTHROUGH_ANNOTATION_PREFIXES = ("pod-complete.stage.kwok.x-k8s.io/", "trainyard.dev/simulated-")
+
+
+def owner_reference(run: dict) -> dict:
+    meta = run["metadata"]
+    return {"apiVersion": API_VERSION, "kind": TRAINING_RUN, "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def run_labels(run: dict) -> dict[str, str]:
+    spec = run["spec"]
+    return {
+        "app.kubernetes.io/managed-by": "trainyard",
+        LABEL_RUN: run["metadata"]["name"],
+        LABEL_EXPERIMENT: spec.get("experiment", "default"),
+        LABEL_COMPUTE: spec["compute"],
+    }
+
+
+def run_resources(run: dict, cluster: dict | None) -> dict:
+    """Requests from the run, else the cluster's default, else 1 CPU / 2Gi. Memory is also the
+    limit, so running out of memory is a clear OOMKilled rather than a node under pressure."""
+    wanted = dict(DEFAULT_RESOURCES)
+    if cluster:
+        wanted.update({k: str(v) for k, v in ((cluster.get("spec") or {}).get("defaultRunResources") or {}).items()})
+    wanted.update({k: str(v) for k, v in (run["spec"].get("resources") or {}).items()})
+    return {"requests": dict(wanted), "limits": {"memory": wanted["memory"]}}
+
+
+def placement(cluster: dict | None) -> tuple[dict[str, str], list[dict]]:
+    """Node selector and tolerations that put the pod on the cluster's pool."""
+    if not cluster:
+        return {}, []
+    spec = cluster.get("spec") or {}
+    selector = dict(spec.get("nodeSelector") or {})
+    if spec.get("instanceType"):
+        selector.setdefault(INSTANCE_TYPE_LABEL, spec["instanceType"])
+    tolerations = [dict(t) for t in spec.get("tolerations") or []]
+    if spec.get("priority") == "spot":
+        tolerations.append({"key": SPOT_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"})
+    if (spec.get("provider") or {}).get("type") == "kwok":
+        tolerations.append(dict(KWOK_TAINT_TOLERATION))
+    return selector, tolerations
+
+
+def runtime_env(run: dict, cfg: OperatorConfig) -> list[dict]:
+    """The env contract between the operator and trainyard.runtime (see runtime/config.py)."""
+    meta, spec = run["metadata"], run["spec"]
+    source = spec["source"]
+    env = [
+        {"name": "TRAINYARD_RUN_NAME", "value": meta["name"]},
+        {"name": "TRAINYARD_RUN_NAMESPACE", "value": meta["namespace"]},
+        {"name": "TRAINYARD_RUN_UID", "value": meta["uid"]},
+        {"name": "TRAINYARD_EXPERIMENT", "value": spec.get("experiment", "default")},
+        {"name": "TRAINYARD_SOURCE", "value": json.dumps(source, sort_keys=True)},
+        {"name": "TRAINYARD_ENTRY_SCRIPT", "value": spec["entryScript"]},
+        {"name": "TRAINYARD_ARGS", "value": json.dumps(spec.get("args") or [])},
+        {"name": "TRAINYARD_INPUTS", "value": json.dumps(spec.get("inputs") or [], sort_keys=True)},
+        {"name": "TRAINYARD_WORKDIR", "value": WORKSPACE},
+        {"name": "TRAINYARD_CACHE_DIR", "value": CACHE_MOUNT},
+        {"name": "TRAINYARD_TERMINATION_LOG", "value": TERMINATION_LOG},
+    ]
+    if "configMap" in source:
+        env.append({"name": "TRAINYARD_SOURCE_DIR", "value": CONFIGMAP_SOURCE_MOUNT})
+    if spec.get("primaryMetric"):
+        env.append({"name": "TRAINYARD_PRIMARY_METRIC", "value": spec["primaryMetric"]})
+    pip = (spec.get("environment") or {}).get("pip")
+    if pip:
+        env.append({"name": "TRAINYARD_PIP_REQUIREMENTS", "value": json.dumps(pip)})
+    if cfg.kube_api_for_pods:
+        env.append({"name": "TRAINYARD_KUBE_API", "value": cfg.kube_api_for_pods})
+    return env
+
+
+def build_job(run: dict, cluster: dict | None, cfg: OperatorConfig) -> dict:
+    meta, spec = run["metadata"], run["spec"]
+    name = meta["name"]
+    labels = run_labels(run)
+    image = (spec.get("environment") or {}).get("image") or cfg.runtime_image
+    selector, tolerations = placement(cluster)
+    env = runtime_env(run, cfg)
+    env_from = [{"secretRef": {"name": names.run_secret(name)}}]
+    mounts = [{"name": "workspace", "mountPath": WORKSPACE}, {"name": "cache", "mountPath": CACHE_MOUNT}]
+    volumes = [
+        {"name": "workspace", "emptyDir": {}},
+        {"name": "cache", "hostPath": {"path": cfg.node_cache_path, "type": "DirectoryOrCreate"}},
+    ]
+    init_mounts = list(mounts)
+    if "configMap" in spec["source"]:
+        volumes.append({"name": "source", "configMap": {"name": spec["source"]["configMap"]["name"]}})
+        init_mounts.append({"name": "source", "mountPath": CONFIGMAP_SOURCE_MOUNT, "readOnly": True})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if k.startswith(PASSTHROUGH_ANNOTATION_PREFIXES)}
+
+    def container(cname: str, module: str, **extra) -> dict:
+        return {"name": cname, "image": image, "imagePullPolicy": cfg.image_pull_policy,
+                "command": ["python", "-m", module], "env": env, "envFrom": env_from,
+                "workingDir": WORKSPACE, "terminationMessagePath": TERMINATION_LOG,
+                "terminationMessagePolicy": "FallbackToLogsOnError", **extra}
+
+    pod_spec = {
+        "restartPolicy": "Never",
+        "serviceAccountName": names.run_service_account(name),
+        "enableServiceLinks": False,
+        "initContainers": [container("stage", "trainyard.runtime.stage", volumeMounts=init_mounts)],
+        "containers": [container("run", "trainyard.runtime.run", volumeMounts=mounts,
+                                 resources=run_resources(run, cluster))],
+        "volumes": volumes,
+    }
+    if selector:
+        pod_spec["nodeSelector"] = selector
+    if tolerations:
+        pod_spec["tolerations"] = tolerations
+    job_spec = {
+        "backoffLimit": spec.get("maxRetries", 0),
+        # A pod lost with its node, or preempted, is replaced without counting as a failure.
+        "podFailurePolicy": {"rules": [
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        ]},
+        # Never two pods of one run at once: a replacement starts after the old pod is gone.
+        "podReplacementPolicy": "Failed",
+        "template": {"metadata": {"labels": dict(labels), "annotations": annotations},
+                     "spec": pod_spec},
+    }
+    if spec.get("timeoutSeconds"):
+        job_spec["activeDeadlineSeconds"] = spec["timeoutSeconds"]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": names.job_name(name), "namespace": meta["namespace"], "labels": labels,
+                     "ownerReferences": [owner_reference(run)]},
+        "spec": job_spec,
+    }

@@ -1,0 +1,108 @@
+"""The few Kubernetes API calls the operator makes, over the official client.
+
+Creation is idempotent: an object that already exists is read back instead (a restarted operator
+never creates a second Job)."""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import kubernetes
+from kubernetes.client.rest import ApiException
+
+from trainyard.api.constants import GROUP, PLURALS, VERSION
+
+
+@functools.lru_cache(maxsize=1)
+def api_client() -> kubernetes.client.ApiClient:
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    return kubernetes.client.ApiClient()
+
+
+def core() -> kubernetes.client.CoreV1Api:
+    return kubernetes.client.CoreV1Api(api_client())
+
+
+def batch() -> kubernetes.client.BatchV1Api:
+    return kubernetes.client.BatchV1Api(api_client())
+
+
+def rbac() -> kubernetes.client.RbacAuthorizationV1Api:
+    return kubernetes.client.RbacAuthorizationV1Api(api_client())
+
+
+def custom() -> kubernetes.client.CustomObjectsApi:
+    return kubernetes.client.CustomObjectsApi(api_client())
+
+
+def to_dict(obj) -> dict:
+    return api_client().sanitize_for_serialization(obj)
+
+
+def get_custom(kind: str, namespace: str, name: str) -> dict | None:
+    try:
+        return custom().get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def patch_custom_status(kind: str, namespace: str, name: str, status: dict) -> dict:
+    return custom().patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURALS[kind], name, {"status": status})
+
+
+def get_job(namespace: str, name: str) -> dict | None:
+    try:
+        return to_dict(batch().read_namespaced_job(name, namespace))
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def list_pods(namespace: str, selector: str) -> list[dict]:
+    return to_dict(core().list_namespaced_pod(namespace, label_selector=selector))["items"]
+
+
+_CREATORS = {
+    "Job": lambda ns, body: batch().create_namespaced_job(ns, body),
+    "ServiceAccount": lambda ns, body: core().create_namespaced_service_account(ns, body),
+    "Secret": lambda ns, body: core().create_namespaced_secret(ns, body),
+    "Role": lambda ns, body: rbac().create_namespaced_role(ns, body),
+    "RoleBinding": lambda ns, body: rbac().create_namespaced_role_binding(ns, body),
+}
+
+
+def create_if_absent(obj: dict) -> bool:
+    """Create `obj`; True if created, False if it already existed."""
+    try:
+        _CREATORS[obj["kind"]](obj["metadata"]["namespace"], obj)
+        return True
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+
+
+def delete_job(namespace: str, name: str) -> None:
+    try:
+        batch().delete_namespaced_job(name, namespace, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def lock_for(namespace: str, name: str) -> threading.Lock:
+    """One reconcile at a time per object (pod, job and run events arrive concurrently)."""
+    with _locks_guard:
+        return _locks.setdefault((namespace, name), threading.Lock())

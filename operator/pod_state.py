@@ -1,0 +1,94 @@
+"""Reading what happened to a run's pod: pure functions over Pod dicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+IMAGE_PULL_FAILURES = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                       "RegistryUnavailable"}
+CONFIG_FAILURES = {"CreateContainerConfigError", "CreateContainerError"}
+STAGE_CONTAINER = "stage"
+RUN_CONTAINER = "run"
+
+
+@dataclasses.dataclass(frozen=True)
+class PodView:
+    """What one attempt looks like, boiled down to what the run's status needs."""
+
+    name: str
+    phase: str                       # Pending, Running, Succeeded, Failed, Unknown
+    scheduled: bool
+    unschedulable_message: str
+    stage: dict                      # the init container's state ({"running": ...} etc.), {} if none yet
+    run: dict                        # the main container's state
+    disrupted: bool                  # node lost, preempted, evicted by the API
+    disruption_message: str
+    start_time: str | None
+    deleted: bool
+
+    @property
+    def stage_terminated(self) -> dict | None:
+        return self.stage.get("terminated")
+
+    @property
+    def run_terminated(self) -> dict | None:
+        return self.run.get("terminated")
+
+    def waiting_reason(self) -> tuple[str, str] | None:
+        for state in (self.stage, self.run):
+            w = state.get("waiting")
+            if w and w.get("reason"):
+                return w["reason"], w.get("message", "")
+        return None
+
+
+def _container_state(statuses: list[dict] | None, name: str) -> dict:
+    for s in statuses or ():
+        if s.get("name") == name:
+            return s.get("state") or {}
+    return {}
+
+
+def _condition(pod: dict, ctype: str) -> dict | None:
+    return next((c for c in (pod.get("status") or {}).get("conditions") or () if c.get("type") == ctype), None)
+
+
+def view(pod: dict) -> PodView:
+    status = pod.get("status") or {}
+    scheduled_cond = _condition(pod, "PodScheduled")
+    disruption = _condition(pod, "DisruptionTarget")
+    disrupted = bool(disruption and disruption.get("status") == "True")
+    return PodView(
+        name=pod["metadata"]["name"],
+        phase=status.get("phase", "Pending"),
+        scheduled=bool(pod.get("spec", {}).get("nodeName")) or bool(scheduled_cond and scheduled_cond.get("status") == "True"),
+        unschedulable_message=(scheduled_cond or {}).get("message", "") if (scheduled_cond or {}).get("status") == "False" else "",
+        stage=_container_state(status.get("initContainerStatuses"), STAGE_CONTAINER),
+        run=_container_state(status.get("containerStatuses"), RUN_CONTAINER),
+        disrupted=disrupted,
+        disruption_message=(disruption or {}).get("message", "") if disrupted else "",
+        start_time=status.get("startTime"),
+        deleted=bool(pod["metadata"].get("deletionTimestamp")),
+    )
+
+
+def attempts(pods: list[dict]) -> list[PodView]:
+    """The run's attempts, oldest first."""
+    ordered = sorted(pods, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]))
+    return [view(p) for p in ordered]
+
+
+def termination_message(terminated: dict | None) -> dict:
+    """The runtime writes a JSON object to its termination log; kubelet falls back to the log tail
+    (FallbackToLogsOnError) when it does not. Either way, return a dict."""
+    if not terminated:
+        return {}
+    raw = (terminated.get("message") or "").strip()
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+        return parsed if isinstance(parsed, dict) else {"message": raw}
+    except ValueError:
+        return {"logTail": raw.splitlines()[-20:]}

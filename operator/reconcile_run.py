@@ -1,0 +1,114 @@
+"""One reconcile of a TrainingRun: observe, create what is missing, compute status, write it once.
+
+Called by the handlers on every event of the run, its Job or its pods. Idempotent: running it
+twice, or after an operator restart, creates nothing twice (children have deterministic names and
+creation treats "already exists" as success).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from kubernetes.client.rest import ApiException
+
+from trainyard.api import conditions as cond
+from trainyard.api import trainingrun as tr
+from trainyard.api.constants import COMPUTE_CLUSTER, LABEL_RUN, TRAINING_RUN
+from trainyard.operator import artifacts, credentials, kube, names
+from trainyard.operator.builders.access import (build_role, build_role_binding, build_service_account,
+                                                build_store_secret)
+from trainyard.operator.builders.job import build_job
+from trainyard.operator.config import OperatorConfig
+from trainyard.operator.run_status import Observed, derive, transition
+
+log = logging.getLogger("trainyard.run")
+
+# Status keys the run's own pod writes (live metrics); the operator only fills them at the end.
+POD_OWNED = ("metrics", "primaryMetric")
+
+EventSink = Callable[[dict, str, str, str], None]  # (body, type, reason, message)
+
+
+def status_patch(old: dict, new: dict) -> dict:
+    """Only the keys that changed; `None` removes a key (JSON merge patch)."""
+    patch = {k: v for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new and k not in POD_OWNED})
+    return patch
+
+
+def _ensure_access(run: dict, cfg: OperatorConfig) -> bool:
+    """ServiceAccount/Role/RoleBinding for live metrics, and the object-store Secret. Returns
+    whether the credentials are scoped to the run."""
+    for obj in (build_service_account(run), build_role(run), build_role_binding(run)):
+        kube.create_if_absent(obj)
+    ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
+    try:
+        existing = kube.core().read_namespaced_secret(names.run_secret(name), ns)
+        return "TRAINYARD_S3_SESSION_TOKEN" in (existing.data or {})
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    creds = credentials.mint(cfg.s3_endpoint, cfg.s3_access_key, cfg.s3_secret_key,
+                             credentials.run_policy(run, cfg.s3_bucket), credentials.duration_for(run))
+    kube.create_if_absent(build_store_secret(run, cfg, creds.access_key, creds.secret_key, creds.session_token))
+    return creds.scoped
+
+
+def _final_artifacts(run: dict, job: dict | None, cfg: OperatorConfig, store) -> tuple[list | None, dict]:
+    """Outputs manifest and final metrics once the Job has ended (None while it runs)."""
+    ended = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                for c in ((job or {}).get("status") or {}).get("conditions") or ())
+    if not ended or store is None:
+        return None, {}
+    ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
+    outputs = artifacts.read_outputs(store, cfg.s3_bucket, ns, name)
+    metrics = artifacts.read_metrics(store, cfg.s3_bucket, ns, name)
+    return (outputs if outputs is not None else []), metrics
+
+
+def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event: EventSink, *,
+              now: Callable[[], str] = cond.now_rfc3339) -> dict | None:
+    """Returns the status written (or the unchanged one); None if the run is gone."""
+    with kube.lock_for(namespace, name):
+        run = kube.get_custom(TRAINING_RUN, namespace, name)
+        if run is None or run["metadata"].get("deletionTimestamp"):
+            return None
+        old = dict(run.get("status") or {})
+        job_name = names.job_name(name)
+        if tr.is_terminal(old.get("conditions")) and old.get("outputs") is not None:
+            return old
+        cluster = kube.get_custom(COMPUTE_CLUSTER, namespace, run["spec"]["compute"])
+        job = kube.get_job(namespace, job_name)
+        if job is None and cluster is not None and not run["spec"].get("suspend") \
+                and not tr.is_terminal(old.get("conditions")):
+            _ensure_access(run, cfg)
+            kube.create_if_absent(build_job(run, cluster, cfg))
+            job = kube.get_job(namespace, job_name)
+        pods = kube.list_pods(namespace, f"{LABEL_RUN}={name}") if job else []
+        outputs, metrics = _final_artifacts(run, job, cfg, store)
+        obs = Observed(cluster_found=cluster is not None, job=job, pods=tuple(pods), outputs=outputs,
+                       artifacts_uri=artifacts.artifacts_uri(cfg.s3_bucket, namespace, name) if outputs is not None
+                       else None)
+        new = derive(run, obs, now=now())
+        if metrics and not old.get("metrics"):
+            new["metrics"] = metrics
+        patch = status_patch(old, new)
+        if patch:
+            kube.patch_custom_status(TRAINING_RUN, namespace, name, patch)
+            moved = transition(old, new)
+            if moved:
+                phase, reason, message, warning = moved
+                post_event(run, "Warning" if warning else "Normal", reason, f"{phase}: {message}"[:1000])
+        if job is not None and _must_stop(new, job):
+            kube.delete_job(namespace, job_name)
+        return new
+
+
+def _must_stop(status: dict, job: dict) -> bool:
+    """A canceled run, or one failed while its pod still exists (an image that cannot be pulled),
+    has its Job deleted so nothing keeps running. A finished Job is kept for `kubectl logs`."""
+    if not tr.is_terminal(status.get("conditions")):
+        return False
+    active = ((job.get("status") or {}).get("active") or 0) > 0
+    return tr.phase_of(status["conditions"]) == tr.PHASE_CANCELED or active

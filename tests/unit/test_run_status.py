@@ -1,0 +1,145 @@
+"""Phase and conditions of a TrainingRun derived from its Job and pods — a table."""
+
+import json
+
+import pytest
+
+from trainyard.api import trainingrun as tr
+from trainyard.operator.reconcile_run import status_patch
+from trainyard.operator.run_status import Observed, derive, outcome, transition
+
+NOW = "2026-11-22T10:00:00Z"
+
+
+def run(**spec):
+    base = {"compute": "cc", "source": {"configMap": {"name": "c"}}, "entryScript": "t.py", "timeoutSeconds": 60}
+    base.update(spec)
+    return {"metadata": {"name": "r", "namespace": "ns", "generation": 1}, "spec": base}
+
+
+def job(*conds, active=0):
+    return {"metadata": {"name": "r"},
+            "status": {"active": active, "startTime": "2026-11-22T09:00:00Z",
+                       "conditions": [{"type": t, "status": "True", "reason": r} for t, r in conds]}}
+
+
+def pod(name="r-abc", phase="Pending", *, node="n1", stage=None, run_state=None, disrupted=False,
+        unschedulable="", created="2026-11-22T09:00:01Z"):
+    conds = []
+    if unschedulable:
+        conds.append({"type": "PodScheduled", "status": "False", "message": unschedulable})
+    if disrupted:
+        conds.append({"type": "DisruptionTarget", "status": "True", "message": "node deleted"})
+    status = {"phase": phase, "conditions": conds, "startTime": "2026-11-22T09:00:02Z" if node else None}
+    if stage is not None:
+        status["initContainerStatuses"] = [{"name": "stage", "state": stage}]
+    if run_state is not None:
+        status["containerStatuses"] = [{"name": "run", "state": run_state}]
+    return {"metadata": {"name": name, "creationTimestamp": created},
+            "spec": {"nodeName": node} if node else {}, "status": status}
+
+
+def term(code, reason="Error", message=""):
+    return {"terminated": {"exitCode": code, "reason": reason, "message": message}}
+
+
+SCRIPT_MSG = json.dumps({"exitCode": 3, "logTail": [f"line {i}" for i in range(30)]})
+STAGE_MSG = json.dumps({"reason": "DataStagingFailed", "input": "mnist",
+                        "message": "no objects under s3://trainyard/datasets/missing/"})
+
+CASES = [
+    # (id, run spec overrides, observed, condition, reason, message contains)
+    ("no-cluster", {}, Observed(cluster_found=False), tr.FAILED, tr.REASON_COMPUTE_NOT_FOUND, "ComputeCluster 'cc'"),
+    ("job-being-created", {}, Observed(), tr.QUEUED, tr.REASON_ACCEPTED, "creating"),
+    ("queued-by-builtin-queue", {}, Observed(queue_position=3), tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY,
+     "position 3"),
+    ("job-no-pod-yet", {}, Observed(job=job()), tr.QUEUED, tr.REASON_JOB_CREATED, ""),
+    ("unschedulable", {}, Observed(job=job(), pods=(pod(node=None, unschedulable="0/2 nodes are available"),)),
+     tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY, "0/2 nodes"),
+    ("staging", {}, Observed(job=job(active=1), pods=(pod(stage={"running": {}}),)), tr.PREPARING, tr.REASON_STAGING, ""),
+    ("image-pull", {}, Observed(job=job(active=1), pods=(pod(stage={"waiting": {"reason": "ErrImageNeverPull",
+                                                                               "message": "image x not present"}}),)),
+     tr.FAILED, tr.REASON_IMAGE_PULL_FAILED, "image x not present"),
+    ("running", {}, Observed(job=job(active=1), pods=(pod(phase="Running", stage=term(0, "Completed"),
+                                                          run_state={"running": {}}),)),
+     tr.RUNNING, tr.REASON_SCRIPT_RUNNING, ""),
+    ("script-ended-job-not-yet", {}, Observed(job=job(active=1), pods=(pod(phase="Succeeded",
+                                                                            run_state=term(0, "Completed")),)),
+     tr.FINALIZING, tr.REASON_COLLECTING_OUTPUTS, ""),
+    ("complete-no-manifest-read-yet", {}, Observed(job=job(("Complete", "")), pods=(pod(phase="Succeeded"),)),
+     tr.FINALIZING, tr.REASON_COLLECTING_OUTPUTS, ""),
+    ("complete", {}, Observed(job=job(("Complete", "")), pods=(pod(phase="Succeeded"),),
+                              outputs=[{"path": "outputs/m.pkl", "size": 1, "sha256": "x"}]),
+     tr.SUCCEEDED, tr.REASON_COMPLETED, "1 output file"),
+    ("script-failed", {}, Observed(job=job(("Failed", "BackoffLimitExceeded")),
+                                   pods=(pod(phase="Failed", run_state=term(3, message=SCRIPT_MSG)),)),
+     tr.FAILED, tr.REASON_SCRIPT_FAILED, "exited with code 3"),
+    ("staging-failed", {}, Observed(job=job(("Failed", "BackoffLimitExceeded")),
+                                    pods=(pod(phase="Failed", stage=term(2, message=STAGE_MSG)),)),
+     tr.FAILED, tr.REASON_DATA_STAGING_FAILED, "input 'mnist': no objects under"),
+    ("oom", {}, Observed(job=job(("Failed", "BackoffLimitExceeded")),
+                         pods=(pod(phase="Failed", run_state=term(137, "OOMKilled")),)),
+     tr.FAILED, tr.REASON_OOM_KILLED, "spec.resources.memory"),
+    ("deadline", {}, Observed(job=job(("Failed", "DeadlineExceeded")), pods=(pod(phase="Failed"),)),
+     tr.FAILED, tr.REASON_DEADLINE_EXCEEDED, "timeoutSeconds=60"),
+    ("preempted-then-retrying", {}, Observed(job=job(active=1), pods=(
+        pod("r-1", phase="Failed", disrupted=True, run_state=term(137)),
+        pod("r-2", node=None, unschedulable="0/1 nodes", created="2026-11-22T09:05:00Z"))),
+     tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY, "0/1 nodes"),
+    ("canceled", {"suspend": True}, Observed(job=job(active=1), pods=(pod(phase="Running"),)),
+     tr.CANCELED, tr.REASON_CANCELED, "spec.suspend"),
+]
+
+
+@pytest.mark.parametrize("spec, obs, condition, reason, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_outcome_table(spec, obs, condition, reason, message):
+    got = outcome(run(**spec), obs)
+    assert (got.condition, got.reason) == (condition, reason)
+    assert message in got.message
+
+
+def test_script_failure_message_has_exit_code_and_last_20_lines():
+    got = outcome(run(), CASES[11][2])
+    assert got.message.endswith("\n".join(f"line {i}" for i in range(10, 30)))
+    assert "line 9\n" not in got.message
+
+
+def test_derive_fills_status_and_phase_follows_conditions():
+    obs = Observed(job=job(active=1), pods=(pod(phase="Running", stage=term(0, "Completed"), run_state={"running": {}}),))
+    st = derive(run(), obs, now=NOW)
+    assert st["phase"] == tr.PHASE_RUNNING
+    assert st["attempts"] == 1 and st["preemptions"] == 0 and st["jobName"] == "r"
+    assert st["startTime"] == "2026-11-22T09:00:02Z" and "completionTime" not in st
+    types = {c["type"]: c["status"] for c in st["conditions"]}
+    assert types == {"Accepted": "True", "Running": "True"}
+    # Moving on sets the old progress condition False and the new one True.
+    r = run()
+    r["status"] = st
+    done = derive(r, Observed(job=job(("Complete", "")), pods=obs.pods, outputs=[], artifacts_uri="s3://b/runs/ns/r/"),
+                  now="2026-11-22T10:05:00Z")
+    types = {c["type"]: c["status"] for c in done["conditions"]}
+    assert types == {"Accepted": "True", "Running": "False", "Succeeded": "True"}
+    assert done["phase"] == tr.PHASE_COMPLETED and done["completionTime"] == "2026-11-22T10:05:00Z"
+    assert done["artifactsUri"] == "s3://b/runs/ns/r/" and done["outputs"] == []
+    assert transition(st, done) == (tr.PHASE_COMPLETED, tr.REASON_COMPLETED, done["message"], False)
+    assert transition(done, done) is None
+
+
+def test_terminal_status_is_final():
+    r = run()
+    r["status"] = derive(r, Observed(cluster_found=False), now=NOW)
+    assert r["status"]["phase"] == tr.PHASE_FAILED
+    again = derive(r, Observed(job=job(active=1), pods=(pod(phase="Running", run_state={"running": {}}),)), now=NOW)
+    assert again == r["status"]
+
+
+def test_preemptions_are_counted_and_attempts_include_them():
+    obs = CASES[15][2]
+    st = derive(run(), obs, now=NOW)
+    assert st["attempts"] == 2 and st["preemptions"] == 1
+
+
+def test_status_patch_sends_only_changes_and_never_clobbers_live_metrics():
+    old = {"phase": "Running", "metrics": {"acc": 0.9}, "queuePosition": 2, "message": "m"}
+    new = {"phase": "Completed", "message": "m"}
+    assert status_patch(old, new) == {"phase": "Completed", "queuePosition": None}
