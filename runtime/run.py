@@ -1,0 +1,91 @@
+"""Entry point of a run's main container: `python -m trainyard.runtime.run` (see runner.py)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+from pathlib import Path
+
+from trainyard.runtime import termination
+from trainyard.runtime.config import ConfigError, RunConfig
+from trainyard.runtime.reporter import MetricsReporter
+from trainyard.runtime.runner import child_env, result_message, run_script, ship
+
+
+def _say(text: str) -> None:
+    print(f"trainyard: {text}", file=sys.stderr, flush=True)
+
+
+def build_reporter(cfg: RunConfig, store, client) -> MetricsReporter:
+    from trainyard.runtime.kubeapi import KubeTarget, StatusPatcher
+    from trainyard.storage import layout
+
+    patch = upload = None
+    if cfg.run_name:
+        target = KubeTarget.from_env()
+        if target:
+            patch = StatusPatcher(target, cfg.namespace, cfg.run_name).patch
+        else:
+            _say("no Kubernetes API configured: metrics are not reported to the run's status")
+        if client is not None:
+            key = layout.run_metrics_key(cfg.namespace, cfg.run_name)
+
+            def upload(data: bytes) -> None:
+                client.put_object(store.bucket, key, io.BytesIO(data), len(data), content_type="application/x-ndjson")
+    return MetricsReporter(cfg.metrics_file, interval=cfg.metrics_interval, primary=cfg.primary_metric,
+                           patch=patch, upload=upload)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="trainyard: %(message)s")
+    try:
+        cfg = RunConfig.from_env()
+        if not cfg.entry_script:
+            raise ConfigError("TRAINYARD_ENTRY_SCRIPT is not set")
+    except ConfigError as exc:
+        _say(str(exc))
+        termination.write(Path(os.environ.get("TRAINYARD_TERMINATION_LOG") or "/dev/termination-log"),
+                          {"reason": termination.INVALID_CONFIG, "message": str(exc)})
+        return 2
+
+    from trainyard.storage.cache import ObjectCache
+    from trainyard.storage.config import StoreConfig, StoreError, describe
+    from trainyard.storage.transfer import Transfer
+
+    store = client = None
+    try:
+        store = StoreConfig.from_env()
+        client = store.client(max_connections=cfg.transfer_workers + 4)
+    except StoreError as exc:
+        _say(f"{exc}: outputs and metrics stay local")
+    for sub in ("outputs", "logs"):
+        (cfg.code_dir / sub).mkdir(parents=True, exist_ok=True)
+    cfg.metrics_file.parent.mkdir(parents=True, exist_ok=True)
+
+    reporter = build_reporter(cfg, store, client).start()
+    try:
+        code, tail = run_script(cfg, env=child_env(cfg, dict(os.environ)))
+    finally:
+        reporter.stop()
+
+    shipped = error = None
+    if cfg.run_name and client is not None:
+        try:
+            transfer = Transfer(client, cache=ObjectCache(cfg.cache_dir), workers=cfg.transfer_workers)
+            shipped = ship(cfg, transfer, store.bucket, code)
+            _say(f"uploaded {len(shipped.entries)} files to {shipped.artifacts_uri}")
+        except Exception as exc:
+            error = describe(exc)
+            _say(f"uploading outputs failed: {error}")
+    elif cfg.run_name:
+        error = "object store not configured"
+    msg = result_message(code, tail, shipped, error)
+    termination.write(cfg.termination_log, msg)
+    _say(f"{msg['reason']} (exit code {code})")
+    return 1 if (error and code == 0) else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
