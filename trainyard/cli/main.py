@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trainyard.cli import local_cmd
+from trainyard.cli import local_cmd, serve_cmd
 
 
 class CliError(Exception):
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     local_cmd.register(sub)
+    serve_cmd.register(sub)
     return parser
 
 

@@ -1,0 +1,215 @@
+"""The ASGI application: routing, body limits, error responses and metrics, with no framework.
+
+Routes are resolved with one dict lookup on the exact path for everything this server serves;
+only unknown paths take the slower road that works out which 404 to give. A handler returns
+(status, body, content type) or raises a `ServingError`; `errors.to_response` is the only
+place an exception becomes a status code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Awaitable, Callable
+
+import orjson
+
+from trainyard.runtime.serving import codec, errors, protocols
+from trainyard.runtime.serving.batcher import MicroBatcher
+from trainyard.runtime.serving.errors import (InvalidInput, MethodNotAllowed, ModelNotFound,
+                                              ModelNotReady, PayloadTooLarge, RouteNotFound)
+from trainyard.runtime.serving.metrics import ServerMetrics
+from trainyard.runtime.serving.model import Model
+
+log = logging.getLogger(__name__)
+
+JSON = b"application/json"
+PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+
+Handler = Callable[[bytes], Awaitable[tuple[int, bytes, bytes]]]
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: nothing to answer."""
+
+
+class ServingApp:
+    def __init__(self, model: Model, *, max_body_bytes: int = DEFAULT_MAX_BODY,
+                 max_batch_rows: int = 1024, server_version: str = "0"):
+        self.model = model
+        self.max_body_bytes = max_body_bytes
+        self.metrics = ServerMetrics(model.name)
+        self.batcher = MicroBatcher(lambda method: model.method(method), max_rows=max_batch_rows,
+                                    observer=self.metrics)
+        self.server_version = server_version
+        n = model.name
+        # path -> (protocol label for metrics, {HTTP method: handler})
+        self.routes: dict[str, tuple[str, dict[str, Handler]]] = {}
+        self._add("score", "/score", POST=self.score)
+        self._add("azure", "/", GET=self.azure_health)
+        self._add("v1", "/v1/models", GET=self.v1_models)
+        self._add("v1", f"/v1/models/{n}", GET=self.model_ready_v1)
+        self._add("v1", f"/v1/models/{n}:predict", POST=self.v1_predict)
+        self._add("v2", "/v2", GET=self.v2_server)
+        self._add("v2", "/v2/health/live", GET=self.live)
+        self._add("v2", "/v2/health/ready", GET=self.ready)
+        versions = [""] + ([f"/versions/{model.version}"] if model.version else [])
+        for v in versions:
+            self._add("v2", f"/v2/models/{n}{v}", GET=self.v2_model)
+            self._add("v2", f"/v2/models/{n}{v}/ready", GET=self.model_ready_v2)
+            self._add("v2", f"/v2/models/{n}{v}/infer", POST=self.v2_infer)
+        self._add("metrics", "/metrics", GET=self.prometheus)
+
+    def _add(self, protocol: str, path: str, **methods: Handler) -> None:
+        self.routes[path] = (protocol, methods)
+
+    # -- ASGI --------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        started = time.perf_counter()
+        route = self.routes.get(scope["path"])
+        protocol = route[0] if route else "other"
+        headers: list[tuple[bytes, bytes]] = []
+        try:
+            if route is None:
+                raise self._not_found(scope["path"])
+            handler = route[1].get(scope["method"])
+            if handler is None:
+                if scope["method"] == "HEAD" and "GET" in route[1]:
+                    handler = route[1]["GET"]
+                else:
+                    raise MethodNotAllowed(f"{scope['method']} is not allowed on {scope['path']}; "
+                                           f"use {' or '.join(route[1])}", tuple(route[1]))
+            body = await self._body(scope, receive) if scope["method"] == "POST" else b""
+            status, payload, ctype = await handler(body)
+        except ClientGone:
+            return
+        except Exception as exc:
+            status, payload, headers = errors.to_response(exc)
+            ctype = JSON
+            if status >= 500 and not isinstance(exc, ModelNotReady):
+                log.error("%s %s failed", scope["method"], scope["path"], exc_info=exc)
+        headers += [(b"content-type", ctype), (b"content-length", b"%d" % len(payload))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body",
+                    "body": payload if scope["method"] != "HEAD" else b""})
+        self.metrics.request(protocol, status, time.perf_counter() - started)
+
+    async def _body(self, scope, receive) -> bytes:
+        limit = self.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    raise InvalidInput("Content-Length is not a number") from None
+                if declared > limit:
+                    raise PayloadTooLarge(f"request body of {declared} bytes is larger than the "
+                                          f"limit of {limit} bytes (--max-body-bytes)")
+                break
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body = message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+        chunks, size = [body], len(body)
+        while message.get("more_body"):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes "
+                                      "(--max-body-bytes)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _not_found(self, path: str) -> Exception:
+        for prefix in ("/v1/models/", "/v2/models/"):
+            if path.startswith(prefix):
+                rest = path[len(prefix):]
+                name = rest.split("/", 1)[0].split(":", 1)[0]
+                if name != self.model.name:
+                    return ModelNotFound(f"model {name!r} is not served here; this server serves "
+                                         f"{self.model.name!r}")
+                if "/versions/" in rest:
+                    version = rest.split("/versions/", 1)[1].split("/", 1)[0]
+                    served = repr(self.model.version) if self.model.version else "no numbered versions"
+                    return ModelNotFound(f"version {version!r} of model {name!r} is not served "
+                                         f"here (serving {served})")
+        return RouteNotFound(f"no endpoint at {path}; see /v2/models/{self.model.name}, "
+                             f"/v1/models/{self.model.name}:predict or /score")
+
+    def _require_ready(self) -> None:
+        if not self.model.ready:
+            raise ModelNotReady(f"model {self.model.name!r} is not loaded yet")
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def score(self, body: bytes):
+        self._require_ready()
+        x, method = protocols.decode_score(codec.parse_json(body), self.model)
+        return 200, protocols.encode_score(await self.batcher.submit(method, x)), JSON
+
+    async def v1_predict(self, body: bytes):
+        self._require_ready()
+        x, method = protocols.decode_v1(codec.parse_json(body), self.model)
+        return 200, protocols.encode_v1(await self.batcher.submit(method, x)), JSON
+
+    async def v2_infer(self, body: bytes):
+        self._require_ready()
+        req = protocols.decode_v2(codec.parse_json(body), self.model)
+        results = [await self.batcher.submit(method, req.x) for _name, method in req.outputs]
+        return 200, protocols.encode_v2(self.model, req, results), JSON
+
+    async def live(self, _body: bytes):
+        return 200, b'{"live":true}', JSON
+
+    async def ready(self, _body: bytes):
+        ok = self.model.healthy()
+        return (200 if ok else 503), orjson.dumps({"ready": ok}), JSON
+
+    async def azure_health(self, _body: bytes):
+        return 200, b'"Healthy"', JSON
+
+    async def v2_server(self, _body: bytes):
+        return 200, orjson.dumps({"name": "trainyard", "version": self.server_version,
+                                  "extensions": []}), JSON
+
+    async def v2_model(self, _body: bytes):
+        self._require_ready()
+        return 200, orjson.dumps(protocols.v2_metadata(self.model)), JSON
+
+    async def model_ready_v2(self, _body: bytes):
+        ok = self.model.healthy()
+        return (200 if ok else 503), orjson.dumps({"name": self.model.name, "ready": ok}), JSON
+
+    async def model_ready_v1(self, _body: bytes):
+        ok = self.model.healthy()
+        return (200 if ok else 503), orjson.dumps({"name": self.model.name, "ready": ok}), JSON
+
+    async def v1_models(self, _body: bytes):
+        return 200, orjson.dumps({"models": [self.model.name]}), JSON
+
+    async def prometheus(self, _body: bytes):
+        self.metrics.ready = self.model.ready
+        return 200, self.metrics.render(), PROMETHEUS
+
+
+async def _lifespan(receive, send) -> None:
+    # Loading is driven by server.py (so the port answers liveness while a model loads); the
+    # lifespan protocol is acknowledged for servers that insist on it.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

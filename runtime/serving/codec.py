@@ -1,0 +1,148 @@
+"""JSON bytes ⇄ numpy, shared by the three protocols.
+
+Decoding is orjson (C, straight to Python lists) then one `np.asarray` over the nested list:
+numpy's own type discovery then tells whether every element was a number, so strings or
+nulls where numbers belong are caught without a second pass in Python (a plain
+`np.array(x, dtype=float)` would quietly accept "1.5"). Encoding hands numpy arrays to orjson
+directly (`OPT_SERIALIZE_NUMPY`), with no `.tolist()` round trip.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import orjson
+
+from trainyard.runtime.serving.errors import InvalidInput
+
+_NUMERIC = "biuf"
+
+V2_DTYPES: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32), "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8), "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
+}
+
+
+def parse_json(body: bytes) -> dict:
+    """The request body as a JSON object."""
+    if not body:
+        raise InvalidInput("request body is empty; expected a JSON object")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"request body must be a JSON object, got a JSON {_json_kind(doc)}")
+    return doc
+
+
+def rows(value, *, field: str, n_features: int | None, dtype: np.dtype | None = None) -> np.ndarray:
+    """A JSON list of rows (`[[x11, x12, ...], ...]`) as a 2-D numeric array, float64 unless
+    `dtype` says otherwise. Errors name `field` and what was wrong."""
+    arr = numeric_array(value, field=field, dtype=dtype)
+    return check_rows(arr, field=field, n_features=n_features)
+
+
+def numeric_array(value, *, field: str, dtype: np.dtype | None = None) -> np.ndarray:
+    if not isinstance(value, list):
+        raise InvalidInput(f"'{field}' must be a list of rows, got a JSON {_json_kind(value)}")
+    if not value:
+        raise InvalidInput(f"'{field}' is empty; send at least one row")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nesting: "inhomogeneous shape ..."
+        raise InvalidInput(f"'{field}' is not a rectangular array: rows must all have the same "
+                           f"length ({_first_line(exc)})") from None
+    if arr.dtype.kind not in _NUMERIC:
+        raise InvalidInput(f"'{field}' must contain only numbers, found {_describe_non_numeric(arr)}")
+    target = dtype if dtype is not None else np.dtype(np.float64)
+    if arr.dtype.kind == "f" and target.kind in "iub":
+        raise InvalidInput(f"'{field}' holds non-integer numbers but its datatype is "
+                           f"{target.name}")
+    if arr.dtype != target:
+        if arr.dtype.kind in "iu" and target.kind in "iu" and arr.size:
+            info = np.iinfo(target)
+            if arr.min() < info.min or arr.max() > info.max:
+                raise InvalidInput(f"'{field}' has values outside the range of {target.name}")
+        arr = arr.astype(target)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise InvalidInput(f"'{field}' contains NaN or infinite values")
+    return arr
+
+
+def check_rows(arr: np.ndarray, *, field: str, n_features: int | None) -> np.ndarray:
+    if arr.ndim != 2:
+        want = f"[[{n_features} numbers], ...]" if n_features else "[[x1, x2, ...], ...]"
+        raise InvalidInput(f"'{field}' must be a 2-D array of rows like {want}; got an array "
+                           f"of shape {list(arr.shape)}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise InvalidInput(f"wrong number of features in '{field}': got {arr.shape[1]} per row, "
+                           f"the model expects {n_features}")
+    return arr
+
+
+def tensor(data, *, field: str, datatype: str, shape) -> np.ndarray:
+    """An Open Inference Protocol tensor (`data` flat or nested, row-major) as an array of
+    `shape` and `datatype`."""
+    dtype = V2_DTYPES.get(datatype) if isinstance(datatype, str) else None
+    if dtype is None:
+        known = ", ".join(V2_DTYPES)
+        raise InvalidInput(f"{field}: datatype {datatype!r} is not supported by a scikit-learn "
+                           f"model; use one of {known}")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise InvalidInput(f"{field}: 'shape' must be a list of non-negative integers, got {shape!r}")
+    if not isinstance(data, list):
+        raise InvalidInput(f"{field}: 'data' must be a list, got a JSON {_json_kind(data)}")
+    arr = numeric_array(data, field=f"{field}.data", dtype=dtype)
+    expected = math.prod(shape)
+    if arr.size != expected:
+        raise InvalidInput(f"{field}: shape {shape} needs {expected} values, 'data' has {arr.size}")
+    return arr.reshape(shape)
+
+
+def dumps(obj) -> bytes:
+    """JSON bytes; numpy arrays are written natively, falling back to lists for the dtypes
+    orjson does not take natively (strings, objects, non-contiguous views)."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:
+        return orjson.dumps(obj, default=_fallback, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def _fallback(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+def _json_kind(value) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _describe_non_numeric(arr: np.ndarray) -> str:
+    if arr.dtype.kind in "US":
+        # numpy turned every element into a string; quote one that was not a number, if any
+        sample = next((v for v in arr.flat if not _parses_as_float(v)), arr.flat[0])
+        return f"strings (e.g. {str(sample)!r})"
+    kinds = {_json_kind(v) for v in arr.flat if not isinstance(v, (int, float))}
+    return " and ".join(sorted(kinds)) or "non-numeric values"
+
+
+def _parses_as_float(text) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200]
