@@ -135,3 +135,31 @@ def object_store(tmp_path_factory):
         yield store
     finally:
         store.stop()
+
+
+@pytest.fixture(scope="session")
+def process_kubelet(local_cluster, tmp_path_factory):
+    """A Node (label trainyard.dev/pool=process) whose pods run as local processes."""
+    import kubernetes
+
+    from tests.support.process_kubelet import ProcessKubelet
+
+    st = local_cluster.state()
+    api = kubernetes.config.new_client_from_config(config_file=str(st.kubeconfig))
+    kubelet = ProcessKubelet(api, "process-node-0", tmp_path_factory.mktemp("process-kubelet"),
+                             api_url=st.server, ca_file=st.dir / "pki" / "ca.crt",
+                             labels={"trainyard.dev/pool": "process"}).start()
+    try:
+        yield kubelet
+    finally:
+        kubelet.stop()
+
+
+def get_status(kubectl, kind: str, name: str, namespace: str) -> dict:
+    return kubectl.json("get", kind, name, "-n", namespace).get("status") or {}
+
+
+def wait_for_phase(kubectl, name: str, namespace: str, phases, timeout: float = 60.0) -> dict:
+    phases = (phases,) if isinstance(phases, str) else tuple(phases)
+    return wait_for(lambda: (lambda s: s if s.get("phase") in phases else None)(
+        get_status(kubectl, "tr", name, namespace)), what=f"run {name} to reach {phases}", timeout=timeout)

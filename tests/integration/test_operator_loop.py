@@ -1,20 +1,60 @@
-"""The operator <-> API loop: kopf, in-process, sees a created TrainingRun and writes a condition."""
+"""The operator <-> API loop on simulated (KWOK) nodes: a run becomes a Job, its pod is scheduled
+and completes, and the run's status follows with named reasons and one Event per transition."""
 
 from __future__ import annotations
 
-from tests.conftest import wait_for
-from tests.integration.test_crd_validation import training_run
+from tests.conftest import get_status, wait_for, wait_for_phase
+from tests.integration.test_crd_validation import compute_cluster, training_run
 
 
-def test_operator_writes_a_status_condition_on_a_new_run(kubectl, namespace, operator):
-    kubectl.apply(training_run(name="loop-1"), namespace)
+def kwok_cluster() -> dict:
+    cc = compute_cluster(nodeSelector={"trainyard.dev/pool": "kwok"})
+    del cc["spec"]["instanceType"]
+    return cc
 
-    def accepted():
-        status = kubectl.json("get", "tr", "loop-1", "-n", namespace).get("status") or {}
-        return next((c for c in status.get("conditions", []) if c["type"] == "Accepted"), None)
 
-    cond = wait_for(accepted, what="the Accepted condition", timeout=30)
-    assert cond["status"] == "True" and cond["reason"] == "Accepted"
+def simulated_run(name: str, **spec) -> dict:
+    run = training_run(name=name, **spec)
+    run["metadata"]["annotations"] = {"pod-complete.stage.kwok.x-k8s.io/delay": "1s"}
+    return run
+
+
+def test_run_on_kwok_nodes_goes_from_queued_to_completed(kubectl, namespace, operator):
+    kubectl.apply([kwok_cluster(), simulated_run("loop-1")], namespace)
+    status = wait_for_phase(kubectl, "loop-1", namespace, "Completed", timeout=60)
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert conds["Accepted"]["status"] == "True" and conds["Succeeded"]["reason"] == "Completed"
     obj = kubectl.json("get", "tr", "loop-1", "-n", namespace)
-    assert cond["observedGeneration"] == obj["metadata"]["generation"]
-    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+    assert conds["Succeeded"]["observedGeneration"] == obj["metadata"]["generation"]
+    assert status["attempts"] == 1 and status["jobName"] == "loop-1"
+    assert status["outputs"] == [], "a simulated pod uploads nothing"
+    assert status["completionTime"] >= status["startTime"]
+    # Exactly one Job, owned by the run; the pod's identity and store secret exist.
+    jobs = kubectl.json("get", "jobs", "-n", namespace)["items"]
+    assert [j["metadata"]["name"] for j in jobs] == ["loop-1"]
+    assert jobs[0]["metadata"]["ownerReferences"][0]["kind"] == "TrainingRun"
+    kubectl.run("get", "secret", "loop-1-store", "-n", namespace)
+    kubectl.run("get", "rolebinding", "loop-1-run", "-n", namespace)
+    events = kubectl.json("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=loop-1")
+    reasons = [e["reason"] for e in events["items"] if e["involvedObject"]["kind"] == "TrainingRun"]
+    assert "Completed" in reasons, reasons
+
+
+def test_missing_compute_cluster_fails_with_a_clear_reason(kubectl, namespace, operator):
+    kubectl.apply(training_run(name="orphan", compute="nope"), namespace)
+    status = wait_for_phase(kubectl, "orphan", namespace, "Failed", timeout=30)
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "ComputeClusterNotFound"
+    assert "ComputeCluster 'nope' does not exist" in failed["message"]
+    assert kubectl.json("get", "jobs", "-n", namespace)["items"] == []
+
+
+def test_suspend_cancels_a_running_run(kubectl, namespace, operator):
+    run = simulated_run("long-1")
+    run["metadata"]["annotations"]["pod-complete.stage.kwok.x-k8s.io/delay"] = "10m"
+    kubectl.apply([kwok_cluster(), run], namespace)
+    wait_for_phase(kubectl, "long-1", namespace, ("Preparing", "Running"), timeout=60)
+    kubectl.run("patch", "tr", "long-1", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    status = wait_for_phase(kubectl, "long-1", namespace, "Canceled", timeout=30)
+    assert next(c for c in status["conditions"] if c["type"] == "Canceled")["reason"] == "Canceled"
+    wait_for(lambda: kubectl.json("get", "jobs", "-n", namespace)["items"] == [], what="the Job to be deleted")

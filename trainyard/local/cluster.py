@@ -219,7 +219,10 @@ class LocalCluster:
             f"--service-account-private-key-file={pki.sa_key}", f"--root-ca-file={pki.ca}",
             f"--cluster-signing-cert-file={pki.ca}", f"--cluster-signing-key-file={pki.key('ca')}",
             f"--cert-dir={self.dir / 'controller-manager-certs'}",
-            "--controllers=*,tokencleaner", "--concurrent-job-syncs=10", "--v=1"])
+            "--controllers=*,tokencleaner", "--concurrent-job-syncs=10", "--v=1",
+            # Each controller runs as its own service account, which the bootstrap RBAC policy
+            # grants what it needs (the Job controller creating pods, node lifecycle, ...).
+            "--use-service-account-credentials=true"])
         run("scheduler", [
             b["kube-scheduler"], f"--kubeconfig={self.dir / 'scheduler.kubeconfig'}",
             f"--authentication-kubeconfig={self.dir / 'scheduler.kubeconfig'}",
