@@ -58,3 +58,48 @@ def test_suspend_cancels_a_running_run(kubectl, namespace, operator):
     status = wait_for_phase(kubectl, "long-1", namespace, "Canceled", timeout=30)
     assert next(c for c in status["conditions"] if c["type"] == "Canceled")["reason"] == "Canceled"
     wait_for(lambda: kubectl.json("get", "jobs", "-n", namespace)["items"] == [], what="the Job to be deleted")
+
+
+def test_timeout_ends_in_deadline_exceeded(kubectl, namespace, operator):
+    run = simulated_run("slow-1", timeoutSeconds=3)
+    run["metadata"]["annotations"]["pod-complete.stage.kwok.x-k8s.io/delay"] = "10m"
+    kubectl.apply([kwok_cluster(), run], namespace)
+    status = wait_for_phase(kubectl, "slow-1", namespace, "Failed", timeout=60)
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "DeadlineExceeded" and "timeoutSeconds=3" in failed["message"]
+
+
+def test_failing_script_ends_in_script_failed_with_exit_code(kubectl, namespace, operator):
+    run = simulated_run("bad-1")
+    run["metadata"]["annotations"]["trainyard.dev/simulated-exit-code"] = "3"
+    kubectl.apply([kwok_cluster(), run], namespace)
+    status = wait_for_phase(kubectl, "bad-1", namespace, "Failed", timeout=60)
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "ScriptFailed" and "exited with code 3" in failed["message"]
+
+
+def test_deleting_a_run_mid_run_removes_its_job_and_pod(kubectl, namespace, operator):
+    run = simulated_run("gone-1")
+    run["metadata"]["annotations"]["pod-complete.stage.kwok.x-k8s.io/delay"] = "10m"
+    kubectl.apply([kwok_cluster(), run], namespace)
+    wait_for_phase(kubectl, "gone-1", namespace, ("Preparing", "Running"), timeout=60)
+    kubectl.run("delete", "tr", "gone-1", "-n", namespace, "--wait=true", "--timeout=30s")
+    wait_for(lambda: not kubectl.json("get", "jobs", "-n", namespace)["items"]
+             and not kubectl.json("get", "pods", "-n", namespace)["items"],
+             what="garbage collection of the run's Job and pod", timeout=60)
+
+
+def test_operator_restart_mid_run_creates_no_second_job(kubectl, namespace, local_cluster, crds):
+    from kopf.testing import KopfRunner
+
+    args = ["run", "--standalone", "--namespace", namespace, "-m", "trainyard.operator.main"]
+    run = simulated_run("restart-1")
+    run["metadata"]["annotations"]["pod-complete.stage.kwok.x-k8s.io/delay"] = "8s"
+    with KopfRunner(args, timeout=60):
+        kubectl.apply([kwok_cluster(), run], namespace)
+        wait_for_phase(kubectl, "restart-1", namespace, ("Preparing", "Running"), timeout=60)
+    # The operator is gone while the pod runs; the pod finishes meanwhile or soon after.
+    with KopfRunner(args, timeout=60):
+        status = wait_for_phase(kubectl, "restart-1", namespace, "Completed", timeout=60)
+    jobs = kubectl.json("get", "jobs", "-n", namespace)["items"]
+    assert len(jobs) == 1 and status["attempts"] == 1
