@@ -155,12 +155,12 @@ class ServingApp:
 
     async def score(self, body: bytes):
         self._require_ready()
-        x, method = protocols.decode_score(codec.parse_json(body), self.model)
+        x, method = protocols.decode_score_body(body, self.model)
         return 200, protocols.encode_score(await self.batcher.submit(method, x)), JSON
 
     async def v1_predict(self, body: bytes):
         self._require_ready()
-        x, method = protocols.decode_v1(codec.parse_json(body), self.model)
+        x, method = protocols.decode_v1_body(body, self.model)
         return 200, protocols.encode_v1(await self.batcher.submit(method, x)), JSON
 
     async def v2_infer(self, body: bytes):

