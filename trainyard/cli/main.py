@@ -1,23 +1,22 @@
-"""`trainyard` — one console script; each command group lives in its own module."""
+"""`trainyard` — the Azure Machine Learning workflow on Kubernetes, from a shell.
+
+One console script; each command group lives in its own module."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from trainyard.cli import local_cmd, serve_cmd
-
-
-class CliError(Exception):
-    """An error shown to the user as one line, exit status 1."""
+from trainyard.cli import local_cmd, runs_cmd, serve_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trainyard", description=__doc__.split("—")[1].strip()
-                                     if "—" in (__doc__ or "") else None)
+    parser = argparse.ArgumentParser(prog="trainyard", description="The Azure Machine Learning workflow on "
+                                     "Kubernetes: submit runs, watch them, fetch their outputs, serve models.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     local_cmd.register(sub)
+    runs_cmd.register(sub)
     serve_cmd.register(sub)
     return parser
 
