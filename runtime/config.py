@@ -32,6 +32,7 @@ Paths (defaults suit a pod; all may be overridden)
     TRAINYARD_TERMINATION_LOG   where the termination message goes (default /dev/termination-log)
 Tuning
     TRAINYARD_TRANSFER_WORKERS  parallel transfers (default 16)
+    TRAINYARD_RANGED_GET_MIB    fetch objects at least this big as parallel ranged GETs (default off)
     TRAINYARD_METRICS_INTERVAL  seconds between metric reports (default 2)
     TRAINYARD_PYTHON            interpreter for .py entry scripts (default: the runtime's own)
 Object store (from the operator's Secret): TRAINYARD_S3_ENDPOINT, TRAINYARD_S3_ACCESS_KEY,
@@ -141,6 +142,7 @@ class RunConfig:
     termination_log: Path = Path("/dev/termination-log")
     primary_metric: str = ""
     transfer_workers: int = 16
+    ranged_get_mib: int | None = None
     metrics_interval: float = 2.0
     python: str = sys.executable
 
@@ -173,6 +175,7 @@ class RunConfig:
             primary_metric=env.get("TRAINYARD_PRIMARY_METRIC", ""),
             transfer_workers=_number(env, "TRAINYARD_TRANSFER_WORKERS", 16, int),
             metrics_interval=_number(env, "TRAINYARD_METRICS_INTERVAL", 2.0, float),
+            ranged_get_mib=_number(env, "TRAINYARD_RANGED_GET_MIB", None, int),
             python=env.get("TRAINYARD_PYTHON") or sys.executable,
         )
 

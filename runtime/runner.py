@@ -132,6 +132,7 @@ def ship(cfg: RunConfig, transfer, bucket: str, exit_code: int) -> Shipped:
     the files the script uploaded itself through the SDK."""
     from trainyard.runtime import metrics
     from trainyard.storage import layout
+    from trainyard.storage.retry import with_retries
     from trainyard.storage.uri import S3Uri
 
     prefix = S3Uri(bucket, layout.run_prefix(cfg.namespace, cfg.run_name))
@@ -147,7 +148,8 @@ def ship(cfg: RunConfig, transfer, bucket: str, exit_code: int) -> Shipped:
                 "exitCode": exit_code, "files": entries}
     data = json.dumps(manifest, indent=1).encode()
     key = layout.run_manifest_key(cfg.namespace, cfg.run_name)
-    transfer.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json")
+    with_retries(lambda: transfer.client.put_object(bucket, key, io.BytesIO(data), len(data),
+                                                    content_type="application/json"), what=f"put {key}")
     return Shipped(entries, str(S3Uri(bucket, key)), str(prefix))
 
 

@@ -117,13 +117,14 @@ class Run:
 
         from trainyard.storage import layout
         from trainyard.storage.config import StoreConfig
+        from trainyard.storage.retry import with_retries
 
         if self._store is None:
             cfg = StoreConfig.from_env()
             self._store = (cfg, cfg.client())
         cfg, client = self._store
         key = layout.run_prefix(self.namespace, self.id) + name
-        client.put_object(cfg.bucket, key, io.BytesIO(data), len(data))
+        with_retries(lambda: client.put_object(cfg.bucket, key, io.BytesIO(data), len(data)), what=f"put {key}")
 
     # -- reading back ----------------------------------------------------------------------------
 

@@ -209,7 +209,8 @@ def _transfer(cfg: RunConfig, store):
     except StoreError as exc:
         raise StageError(str(exc)) from None
     client = store.client(max_connections=cfg.transfer_workers + 4)
-    return Transfer(client, cache=ObjectCache(cfg.cache_dir), workers=cfg.transfer_workers)
+    threshold = cfg.ranged_get_mib * 1024 * 1024 if cfg.ranged_get_mib else None
+    return Transfer(client, cache=ObjectCache(cfg.cache_dir), workers=cfg.transfer_workers, range_threshold=threshold)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,10 +94,11 @@ def test_a_cached_file_changed_in_place_is_fetched_again(object_store, dataset, 
     assert_tree(tmp_path / "second", files)
 
 
-def test_corrupt_partial_download_fails_verification_then_recovers(object_store, dataset, tmp_path):
+@pytest.mark.parametrize("rel", ["multi.bin", "part1/f01.bin"], ids=["multipart-etag", "md5-etag"])
+def test_corrupt_partial_download_fails_verification_then_recovers(object_store, dataset, tmp_path, rel):
     uri, files = dataset
     t = transfer(object_store, tmp_path / "cache", sleep=lambda s: None)
-    obj = next(o for o in t.list(uri) if o.rel == "multi.bin")
+    obj = next(o for o in t.list(uri) if o.rel == rel)
     # A leftover partial file whose bytes are wrong: resuming from it yields a file of the right
     # size whose ETag does not match; the transfer must notice, drop it and start over.
     t.cache.part_path(obj.etag, obj.size).write_bytes(b"\0" * (obj.size // 2))

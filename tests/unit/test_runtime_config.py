@@ -19,6 +19,7 @@ FULL = {
                                     {"name": "extra", "uri": "s3://trainyard/x/", "mode": "mount"}]),
     "TRAINYARD_WORKDIR": "/w", "TRAINYARD_CACHE_DIR": "/var/cache/trainyard", "TRAINYARD_PRIMARY_METRIC": "accuracy",
     "TRAINYARD_TERMINATION_LOG": "/tmp/term", "TRAINYARD_TRANSFER_WORKERS": "8", "TRAINYARD_METRICS_INTERVAL": "0.5",
+    "TRAINYARD_RANGED_GET_MIB": "64",
 }
 
 
@@ -33,6 +34,7 @@ def test_full_environment():
     assert cfg.data_dir == Path("/w/inputs") and cfg.cache_dir == Path("/var/cache/trainyard")
     assert cfg.input_env() == {"TRAINYARD_INPUT_MNIST": "/w/inputs/mnist", "TRAINYARD_INPUT_EXTRA": "/w/inputs/extra"}
     assert (cfg.transfer_workers, cfg.metrics_interval, cfg.primary_metric) == (8, 0.5, "accuracy")
+    assert cfg.ranged_get_mib == 64 and RunConfig.from_env({}).ranged_get_mib is None
     assert cfg.termination_log == Path("/tmp/term") and cfg.metrics_file == Path("/w/.trainyard/metrics.jsonl")
 
 

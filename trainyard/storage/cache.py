@@ -64,21 +64,23 @@ class ObjectCache:
         finally:
             os.close(fd)  # releases the lock
 
-    def lookup(self, etag: str, size: int) -> tuple[Path | None, bool]:
-        """(path of a trusted entry or None, whether an untrustworthy entry was dropped)."""
+    def lookup(self, etag: str, size: int, *, drop: bool = True) -> tuple[Path | None, bool]:
+        """(path of a trusted entry or None, whether an untrustworthy entry was dropped). Call
+        with `drop=True` only while holding the entry's lock."""
         path = self.path(etag, size)
         ok = path.with_name(path.name + ".ok")
         try:
             st = path.stat()
             recorded = json.loads(ok.read_text())
         except (FileNotFoundError, ValueError):
-            dropped = path.exists()
+            dropped = drop and path.exists()
             if dropped:
                 self.drop(etag, size)
             return None, dropped
         if {k: recorded.get(k) for k in ("size", "mtime_ns", "ino")} != _fingerprint(st) or st.st_size != size:
-            self.drop(etag, size)
-            return None, True
+            if drop:
+                self.drop(etag, size)
+            return None, drop
         return path, False
 
     def drop(self, etag: str, size: int) -> None:
@@ -101,18 +103,27 @@ class ObjectCache:
         return path
 
 
+# (source device, target device) pairs where reflinks failed once: not tried again.
+_NO_REFLINK: set[tuple[int, int]] = set()
+
+
 def place(src: Path, dst: Path) -> str:
-    """Put a cached file at `dst`: reflink, else hardlink, else copy. Returns which one worked."""
+    """Put a cached file at `dst`: reflink (copy-on-write), else hardlink, else copy. Returns
+    which one worked."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    src_st = src.stat()
     try:
-        if os.path.samefile(src, dst):
+        dst_st = dst.stat()
+        if (dst_st.st_dev, dst_st.st_ino) == (src_st.st_dev, src_st.st_ino):
             return "present"
+        dst.unlink()
     except FileNotFoundError:
         pass
-    with contextlib.suppress(FileNotFoundError):
-        dst.unlink()
-    if _reflink(src, dst):
-        return "reflink"
+    devices = (src_st.st_dev, dst.parent.stat().st_dev)
+    if devices not in _NO_REFLINK:
+        if _reflink(src, dst):
+            return "reflink"
+        _NO_REFLINK.add(devices)
     try:
         os.link(src, dst)
         return "hardlink"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import hashlib
 import os
 import threading
 import time
@@ -80,9 +81,16 @@ def relative_key(key: str, prefix: str) -> str:
 
 
 class Transfer:
-    """Transfers between one object store (a minio client) and local directories."""
+    """Transfers between one object store (a minio client) and local directories.
 
-    def __init__(self, client, *, cache: ObjectCache, workers: int = 16, range_threshold: int = 64 * MiB,
+    `range_threshold`: objects at least this big are fetched as parallel ranged GETs of
+    `range_size`. Off by default because it did not win where we measured (2 cores, MinIO on
+    loopback, benchmarks/bench_staging.py): one stream per object was faster for 1 GiB as 4
+    files (733 vs 530 MB/s) and for a single 512 MiB object (356-419 vs 236-363 MB/s), the CPU
+    being the limit, not one TCP stream. Turn it on for a distant store where it is.
+    """
+
+    def __init__(self, client, *, cache: ObjectCache, workers: int = 16, range_threshold: int | None = None,
                  range_size: int = 16 * MiB, part_size: int = etags.UPLOAD_PART_SIZE, verify: bool = True,
                  attempts: int = 6, sleep=time.sleep):
         self.client, self.cache, self.workers = client, cache, max(1, workers)
@@ -147,8 +155,9 @@ class Transfer:
         dest.mkdir(parents=True, exist_ok=True)
         own = pool is None
         pool = pool or cf.ThreadPoolExecutor(self.workers, thread_name_prefix="trainyard-get")
+        futures: list[cf.Future] = []
         try:
-            futures = [pool.submit(self._download_one, o, dest / o.rel, stats, pool) for o in objs]
+            futures += [pool.submit(self._download_one, o, dest / o.rel, stats, pool) for o in objs]
             for fut in cf.as_completed(futures):
                 fut.result()
         except BaseException:
@@ -167,6 +176,10 @@ class Transfer:
 
     def fetch(self, obj: RemoteObject, stats: TransferStats, pool=None) -> Path:
         """The cached, verified copy of `obj`, downloading (or resuming) it if needed."""
+        hit, _ = self.cache.lookup(obj.etag, obj.size, drop=False)  # the common case needs no lock
+        if hit:
+            stats.add(cache_hits=1)
+            return hit
         with self.cache.lock(obj.etag, obj.size):
             hit, dropped = self.cache.lookup(obj.etag, obj.size)
             if dropped:
@@ -178,15 +191,24 @@ class Transfer:
 
     def _fetch_and_verify(self, obj: RemoteObject, stats: TransferStats, pool) -> Path:
         part = self.cache.part_path(obj.etag, obj.size)
-        ranged = obj.size >= self.range_threshold and pool is not None and self.workers > 1
+        ranged = (self.range_threshold is not None and obj.size >= self.range_threshold and pool is not None
+                  and self.workers > 1)
+        streamed_md5 = None
         if ranged or self.cache.ranges_path(obj.etag, obj.size).exists():
             self._get_ranged(obj, part, stats, pool)
         else:
-            self._get_stream(obj, part, stats)
+            streamed_md5 = self._get_stream(obj, part, stats)
         checked = False
         if self.verify:
             try:
-                checked = etags.verify_file(part, obj.size, obj.etag)
+                if streamed_md5 is not None:  # hashed while it arrived: no second read
+                    size = part.stat().st_size
+                    if size != obj.size or streamed_md5 != obj.etag:
+                        raise etags.VerificationError(f"{obj.key}: size {size}, md5 {streamed_md5}; "
+                                                      f"expected {obj.size}, ETag {obj.etag}")
+                    checked = True
+                else:
+                    checked = etags.verify_file(part, obj.size, obj.etag)
             except etags.VerificationError as exc:
                 stats.add(verify_failures=1)
                 part.unlink(missing_ok=True)
@@ -202,22 +224,31 @@ class Transfer:
         headers = {"If-Match": f'"{obj.etag}"'} if obj.etag else None
         return self.client.get_object(obj.bucket, obj.key, offset=offset, length=length, request_headers=headers)
 
-    def _get_stream(self, obj: RemoteObject, part: Path, stats: TransferStats) -> None:
+    def _get_stream(self, obj: RemoteObject, part: Path, stats: TransferStats) -> str | None:
+        """Fetch (the rest of) an object into `part`; returns its MD5 when its ETag is one and
+        verification is on, hashed on the way in."""
         offset = part.stat().st_size if part.exists() else 0
         if offset > obj.size:
             part.unlink()
             offset = 0
         if offset:
             stats.add(resumed_bytes=offset)
+        md5 = hashlib.md5() if self.verify and etags.kind(obj.etag) == "md5" else None
+        if md5 and offset:
+            with open(part, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    md5.update(chunk)
         if offset == obj.size:
             part.touch()
-            return
+            return md5.hexdigest() if md5 else None
         resp = self._get(obj, offset, 0)
         got = 0
         try:
             with open(part, "ab") as fh:
                 for chunk in resp.stream(CHUNK):
                     fh.write(chunk)
+                    if md5:
+                        md5.update(chunk)
                     got += len(chunk)
         finally:
             stats.add(downloaded_bytes=got)
@@ -225,6 +256,7 @@ class Transfer:
             resp.release_conn()
         if offset + got != obj.size:
             raise TransientError(f"short read of {obj.key}: {offset + got} of {obj.size} bytes")
+        return md5.hexdigest() if md5 else None
 
     def _get_ranged(self, obj: RemoteObject, part: Path, stats: TransferStats, pool) -> None:
         """Parallel ranged GETs into a pre-sized file; finished ranges are recorded so a retry
