@@ -91,4 +91,4 @@ def termination_message(terminated: dict | None) -> dict:
         parsed = json.loads(raw)
         return parsed if isinstance(parsed, dict) else {"message": raw}
     except ValueError:
-        return {"logTail": raw.splitlines()[-20:]}
+        return {"lastLogLines": raw.splitlines()[-20:]}

@@ -56,7 +56,7 @@ def explain_failure(last: PodView | None) -> Outcome:
     if staged and staged.get("exitCode", 0) != 0:
         msg = pod_state.termination_message(staged)
         which = f"input {msg['input']!r}: " if msg.get("input") else ""
-        text = msg.get("message") or "\n".join(msg.get("logTail") or []) or f"exit code {staged.get('exitCode')}"
+        text = msg.get("message") or "\n".join(msg.get("lastLogLines") or []) or f"exit code {staged.get('exitCode')}"
         return Outcome(tr.FAILED, tr.REASON_DATA_STAGING_FAILED, f"staging failed: {which}{text}", True)
     ran = last.run_terminated
     if ran:
@@ -64,8 +64,11 @@ def explain_failure(last: PodView | None) -> Outcome:
             return Outcome(tr.FAILED, tr.REASON_OOM_KILLED,
                            "the script ran out of memory (OOMKilled); raise spec.resources.memory", True)
         msg = pod_state.termination_message(ran)
+        if msg.get("reason") == tr.REASON_OUTPUT_UPLOAD_FAILED:
+            return Outcome(tr.FAILED, tr.REASON_OUTPUT_UPLOAD_FAILED, msg.get("message", "uploading outputs failed"),
+                           True)
         code = msg.get("exitCode", ran.get("exitCode"))
-        tail = msg.get("logTail") or msg.get("lastLines") or []
+        tail = msg.get("lastLogLines") or []
         text = f"the script exited with code {code}"
         if tail:
             text += "; last log lines:\n" + "\n".join(str(line) for line in tail[-20:])

@@ -139,7 +139,7 @@ def object_store(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def process_kubelet(local_cluster, tmp_path_factory):
-    """A Node (label trainyard.dev/pool=process) whose pods run as local processes."""
+    """A Node (label trainyard.dev/pool=default, the examples' pool) whose pods run as local processes."""
     import kubernetes
 
     from tests.support.process_kubelet import ProcessKubelet
@@ -148,7 +148,7 @@ def process_kubelet(local_cluster, tmp_path_factory):
     api = kubernetes.config.new_client_from_config(config_file=str(st.kubeconfig))
     kubelet = ProcessKubelet(api, "process-node-0", tmp_path_factory.mktemp("process-kubelet"),
                              api_url=st.server, ca_file=st.dir / "pki" / "ca.crt",
-                             labels={"trainyard.dev/pool": "process"}).start()
+                             labels={"trainyard.dev/pool": "default"}).start()
     try:
         yield kubelet
     finally:

@@ -12,6 +12,7 @@ runs the same pods on a real kubelet.
 from __future__ import annotations
 
 import base64
+import datetime
 import os
 import shutil
 import signal
@@ -23,6 +24,12 @@ from pathlib import Path
 
 import kubernetes
 from kubernetes.client.rest import ApiException
+
+
+def _micro_now():
+    # A Lease's renewTime is a MicroTime: the client must send fractional seconds.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.replace(microsecond=max(1, now.microsecond))
 
 
 def _now() -> str:
@@ -65,9 +72,9 @@ class ProcessKubelet:
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}})
         lease = {"metadata": {"name": self.node, "namespace": "kube-node-lease"},
                  "spec": {"holderIdentity": self.node, "leaseDurationSeconds": 40,
-                          "renewTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())}}
+                          "renewTime": _micro_now()}}
         try:
-            self.coord.replace_namespaced_lease(self.node, "kube-node-lease", lease)
+            self.coord.patch_namespaced_lease(self.node, "kube-node-lease", {"spec": lease["spec"]})
         except ApiException as exc:
             if exc.status != 404:
                 raise

@@ -43,7 +43,7 @@ def term(code, reason="Error", message=""):
     return {"terminated": {"exitCode": code, "reason": reason, "message": message}}
 
 
-SCRIPT_MSG = json.dumps({"exitCode": 3, "logTail": [f"line {i}" for i in range(30)]})
+SCRIPT_MSG = json.dumps({"reason": "ScriptFailed", "exitCode": 3, "lastLogLines": [f"line {i}" for i in range(30)]})
 STAGE_MSG = json.dumps({"reason": "DataStagingFailed", "input": "mnist",
                         "message": "no objects under s3://trainyard/datasets/missing/"})
 
