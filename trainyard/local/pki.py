@@ -138,3 +138,16 @@ def issue_server_cert(pki: Pki, stem: str, cn: str, *, ips: list[str], dns: list
             .sign(ca_key, hashes.SHA256()))
     _write_key(pki.key(stem), key)
     pki.cert(stem).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def issue_client_cert(pki: Pki, stem: str, cn: str, org: str | None = None) -> None:
+    """A client cert signed by the cluster CA (e.g. system:node:<name> in system:nodes)."""
+    ca_key = serialization.load_pem_private_key(pki.key("ca").read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca.read_bytes())
+    key = _key()
+    cert = (_builder(_name(cn, org), ca_cert.subject, key.public_key())
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    _write_key(pki.key(stem), key)
+    pki.cert(stem).write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -9,6 +9,8 @@ Why these pins (see README "Pinned versions"):
 - MinIO (module pseudo-version of 2026-02-12): the server repository is archived upstream, so
   this is the last commit; the object-store layer only uses the plain S3 API.
 - Helm 3.22.0: the newest Helm 3 (charts use apiVersion v2, which Helm 3 and 4 both read).
+- CoreDNS 1.15.0: the newest release; cluster DNS of a real local node (`up --real-node`), run as
+  a host process on the node address with the kubernetes plugin.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 HELM_VERSION = "v3.22.0"
+COREDNS_VERSION = "v1.15.0"
 
 _K8S_VERSION_PKGS = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
 
@@ -105,9 +108,18 @@ HELM = GoBuild(
     binaries={"helm": "helm.sh/helm/v3/cmd/helm"},
 )
 
+COREDNS = GoBuild(
+    name="coredns",
+    module="github.com/coredns/coredns",
+    version=COREDNS_VERSION,
+    binaries={"coredns": "github.com/coredns/coredns"},
+)
+
 # What `trainyard local up` needs for a control plane with simulated nodes and an object store.
 CONTROL_PLANE_BUILDS = (KUBERNETES, ETCD, KWOK, MINIO)
-ALL_BUILDS = (KUBERNETES, ETCD, KWOK, MINIO, HELM)
+# What `trainyard local up --real-node` needs on top (kubelet and kube-proxy come with KUBERNETES).
+NODE_BUILDS = (KUBERNETES, COREDNS)
+ALL_BUILDS = (KUBERNETES, ETCD, KWOK, MINIO, HELM, COREDNS)
 
 
 def build_for_binary(binary: str) -> GoBuild:
