@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = cmds.add_parser("up", help="build (once) and start etcd, the control plane, KWOK and MinIO")
     up.add_argument("--nodes", type=int, default=2, help="simulated (KWOK) nodes to create (default 2)")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each component")
+    up.add_argument("--real-node", action="store_true",
+                    help="also start a real node (containerd, kubelet, kube-proxy, CoreDNS) with images built "
+                         "locally; needs root and scripts/install-node-deps")
     up.set_defaults(func=_up)
 
     cmds.add_parser("down", help="stop every process `up` started").set_defaults(func=_down)
@@ -36,7 +39,7 @@ def _cluster(args):
 
 
 def _up(args) -> int:
-    st = _cluster(args).up(nodes=args.nodes, timeout=args.timeout)
+    st = _cluster(args).up(nodes=args.nodes, timeout=args.timeout, real_node=args.real_node)
     print(f"export KUBECONFIG={st.kubeconfig}")
     print(f"source {st.env_file}   # object-store endpoint and credentials")
     return 0

@@ -47,6 +47,11 @@ class ClusterState:
     s3_access_key: str
     s3_secret_key: str
     nodes: int
+    # A real node (`up(real_node=True)`): the API server then binds the node's own address.
+    real_node: bool = False
+    api_host: str = "127.0.0.1"
+    images: dict[str, str] = dataclasses.field(default_factory=dict)
+    sysctl_restore: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -58,7 +63,7 @@ class ClusterState:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports['apiserver']}"
+        return f"https://{self.api_host}:{self.ports['apiserver']}"
 
     @property
     def s3_endpoint(self) -> str:
@@ -141,26 +146,47 @@ class LocalCluster:
                               input=input, capture_output=True, text=True, check=check)
 
     # ---- up ----------------------------------------------------------------------------------
-    def up(self, *, nodes: int = 2, timeout: float = 120.0) -> ClusterState:
+    def up(self, *, nodes: int = 2, timeout: float = 120.0, real_node: bool = False) -> ClusterState:
+        """Start the control plane with `nodes` simulated nodes; with `real_node`, also a real node
+        (containerd, kubelet, kube-proxy, CoreDNS; see node.py), which needs root."""
         existing = self.state()
         if existing and any(alive(p) for p in existing.pids.values()):
             raise StartError(f"a local cluster already runs from {self.dir}; `trainyard local down` first")
         started = time.monotonic()
         ensure_all(CONTROL_PLANE_BUILDS, out=self.out)
+        if real_node:
+            from trainyard.local import node as nodemod
+
+            nodemod.check_prerequisites()
         if self.dir.exists():
+            if real_node or (self.dir / "node").exists():
+                from trainyard.local import nodeclean
+
+                nodeclean.unmount_all(self.dir)  # a node that crashed may have left mounts here
             shutil.rmtree(self.dir)
         (self.dir / "logs").mkdir(parents=True)
-        pki = pkimod.generate(self.dir / "pki")
+        node_ips = []
+        if real_node:
+            from trainyard.local.nodeconfig import NODE_IP
+
+            node_ips = [NODE_IP]
+        pki = pkimod.generate(self.dir / "pki", ips=node_ips)
         bins = {b: str(binary_path(b)) for b in
                 ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "minio")}
         ports = {k: free_port() for k in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler",
                                           "kwok", "minio", "minio-console")}
         st = ClusterState(dir=self.dir, pids={}, ports=ports, binaries=bins,
-                          s3_access_key="trainyard", s3_secret_key=secrets.token_urlsafe(18), nodes=nodes)
+                          s3_access_key="trainyard", s3_secret_key=secrets.token_urlsafe(18), nodes=nodes,
+                          real_node=real_node, api_host=node_ips[0] if node_ips else "127.0.0.1")
         try:
+            if real_node:
+                st.save()
+                st.sysctl_restore = nodemod.prepare_network(self.dir)
             self._start(st, pki, timeout=timeout)
             self._create_nodes(st, nodes, timeout=timeout)
             self._create_bucket(st)
+            if real_node:
+                nodemod.RealNode(self.dir, out=self.out).start(st, pki, self.kubectl, timeout=timeout)
         except BaseException:
             st.save()
             self.down()
@@ -168,7 +194,8 @@ class LocalCluster:
         self._write_env_file(st)
         st.save()
         self._say(f"trainyard local: up in {time.monotonic() - started:.1f}s — "
-                  f"API {st.server}, object store {st.s3_endpoint}, {nodes} simulated node(s)")
+                  f"API {st.server}, object store {st.s3_endpoint}, {nodes} simulated node(s)"
+                  + (", 1 real node" if real_node else ""))
         return st
 
     def _start(self, st: ClusterState, pki: pkimod.Pki, *, timeout: float) -> None:
@@ -193,13 +220,17 @@ class LocalCluster:
 
         run("apiserver", [
             b["kube-apiserver"], f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p['apiserver']}",
+            f"--bind-address={st.api_host}", f"--advertise-address={st.api_host}", f"--secure-port={p['apiserver']}",
             f"--tls-cert-file={pki.cert('apiserver')}", f"--tls-private-key-file={pki.key('apiserver')}",
             f"--client-ca-file={pki.ca}", f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
-            "--allow-privileged=true", "--endpoint-reconciler-type=none", "--profiling=false",
+            "--allow-privileged=true", "--profiling=false",
+            # With a real node the `kubernetes` Service gets the API server's address as endpoint.
+            f"--endpoint-reconciler-type={'lease' if st.real_node else 'none'}",
+            # Reach kubelets (logs, exec) by their node IP, never by resolving a node name.
+            "--kubelet-preferred-address-types=InternalIP",
             f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
             f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
             f"--cert-dir={self.dir / 'apiserver-certs'}", "--v=1"])
@@ -278,6 +309,8 @@ class LocalCluster:
         if st is None:
             return []
         stopped = []
+        if st.real_node:
+            stopped += self._down_real_node(st)
         order = ["kwok", "scheduler", "controller-manager", "apiserver", "minio", "etcd"]
         for name in order + [n for n in st.pids if n not in order]:
             pid = st.pids.get(name)
@@ -288,6 +321,22 @@ class LocalCluster:
                 stop(pid, expect_in_cmdline=binary)
                 stopped.append(name)
         st.pids = {}
+        st.save()
+        return stopped
+
+    def _down_real_node(self, st: ClusterState) -> list[str]:
+        """Stop what schedules or recreates pods, then the node (its pods first, via the kubelet)."""
+        from trainyard.local.node import RealNode
+
+        stopped = []
+        for name, binary in (("scheduler", "kube-scheduler"), ("controller-manager", "kube-controller-manager")):
+            pid = st.pids.pop(name, None)
+            if pid and alive(pid):
+                stop(pid, expect_in_cmdline=st.binaries.get(binary, binary))
+                stopped.append(name)
+        st.save()
+        api_up = alive(st.pids.get("apiserver", 0))
+        stopped += RealNode(self.dir, out=self.out).stop(st, self.kubectl if api_up else None)
         st.save()
         return stopped
 
