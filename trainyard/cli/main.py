@@ -23,7 +23,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first `--` belongs to the training script (`trainyard submit ... -- ARGS`);
+    # argparse would otherwise try to read it, or swallow options placed after DIR.
+    passthrough: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    if passthrough:
+        if not hasattr(args, "script_args"):
+            parser.error("arguments after `--` are only accepted by `trainyard submit`")
+        args.script_args = passthrough
     if args.version:
         from trainyard import __version__
 

@@ -35,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--wait", action="store_true", help="wait for the run to end (exit status = its result)")
     s.add_argument("--dry-run", action="store_true", help="print the TrainingRun instead of creating it")
     ns_arg(s)
-    s.add_argument("script_args", nargs=argparse.REMAINDER, help="-- ARGS for the script")
-    s.set_defaults(func=submit)
+    s.set_defaults(func=submit, script_args=[])  # main() hands over everything after `--`
 
     r = sub.add_parser("runs", help="list TrainingRuns")
     r.add_argument("--experiment")
@@ -112,7 +111,7 @@ def submit(args) -> int:
         raise CliError(f"{args.dir} is not a directory")
     if not (args.dir / args.script).is_file():
         raise CliError(f"{args.script} not found in {args.dir}")
-    script_args = args.script_args[1:] if args.script_args[:1] == ["--"] else args.script_args
+    script_args = list(args.script_args)
     ns = _ns(args)
     name = args.name or run_spec.run_name(args.experiment)
     inputs = run_spec.parse_inputs(args.input)
