@@ -230,6 +230,11 @@ def runtime_image(out: TextIO | None = None) -> tuple[str, Path]:
               str(ctx)], what="podman build runtime")
     for old in images_dir().glob(f"runtime-sklearn-{SKLEARN_VERSION}-*.tar"):
         old.unlink()  # one tarball per sklearn version: older source trees are not kept
+    listed = subprocess.run([_need("podman"), "images", "--format", "{{.Repository}}:{{.Tag}}"],
+                            capture_output=True, text=True).stdout.split()
+    stale = [r for r in listed if r.startswith(f"localhost/trainyard/runtime:sklearn-{SKLEARN_VERSION}-") and r != ref]
+    if stale:  # nor their images in podman's store (about 600 MB each)
+        subprocess.run([_need("podman"), "rmi", "-f", *stale], capture_output=True)
     _save(ref, tarball)
     _say(out, f"  built and saved in {time.monotonic() - started:.0f}s")
     return ref, tarball
