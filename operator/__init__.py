@@ -1,2 +1,2 @@
 """The trainyard operator (imported as ``trainyard.operator``): kopf handlers, child builders and
-scaling policy. Run with ``trainyard operator`` or ``kopf run -m trainyard.operator.main``."""
+scaling policy. Run with ``trainyard operator`` (which execs ``kopf run -m trainyard.operator.main``)."""

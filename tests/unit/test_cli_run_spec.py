@@ -52,3 +52,15 @@ def test_training_run_manifest():
 def test_wait_exit_codes_and_sizes():
     assert [run_spec.exit_code_for(p) for p in ("Completed", "Failed", "Canceled", None)] == [0, 1, 2, 1]
     assert run_spec.human_size(512) == "512 B" and run_spec.human_size(3 * 1024 * 1024) == "3.0 MiB"
+
+
+def test_operator_command_execs_kopf_without_importing_it():
+    import sys as _sys
+
+    from trainyard.cli.main import build_parser
+    from trainyard.cli.operator_cmd import kopf_argv
+
+    args = build_parser().parse_args(["operator", "-n", "team-a", "--liveness", "http://0.0.0.0:8080/healthz"])
+    assert kopf_argv(args) == [_sys.executable, "-m", "kopf", "run", "--standalone", "--namespace=team-a",
+                               "--liveness=http://0.0.0.0:8080/healthz", "-m", "trainyard.operator.main"]
+    assert "--all-namespaces" in kopf_argv(build_parser().parse_args(["operator"]))
