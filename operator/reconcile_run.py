@@ -16,6 +16,7 @@ from trainyard.api import conditions as cond
 from trainyard.api import trainingrun as tr
 from trainyard.api.constants import COMPUTE_CLUSTER, LABEL_RUN, TRAINING_RUN
 from trainyard.operator import artifacts, credentials, kube, names
+from trainyard.operator.admission import Ticket
 from trainyard.operator.builders.access import (build_role, build_role_binding, build_service_account,
                                                 build_store_secret)
 from trainyard.operator.builders.job import build_job
@@ -28,6 +29,8 @@ log = logging.getLogger("trainyard.run")
 POD_OWNED = ("metrics", "primaryMetric")
 
 EventSink = Callable[[dict, str, str, str], None]  # (body, type, reason, message)
+# Asked before a run's Job is created: may it start now (else its queue position)? See admission.py.
+Gate = Callable[[dict, dict], "Ticket"]
 
 
 def status_patch(old: dict, new: dict) -> dict:
@@ -68,7 +71,7 @@ def _final_artifacts(run: dict, job: dict | None, cfg: OperatorConfig, store) ->
 
 
 def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event: EventSink, *,
-              now: Callable[[], str] = cond.now_rfc3339) -> dict | None:
+              now: Callable[[], str] = cond.now_rfc3339, gate: Gate | None = None) -> dict | None:
     """Returns the status written (or the unchanged one); None if the run is gone."""
     with kube.lock_for(namespace, name):
         run = kube.get_custom(TRAINING_RUN, namespace, name)
@@ -80,16 +83,21 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
             return old
         cluster = kube.get_custom(COMPUTE_CLUSTER, namespace, run["spec"]["compute"])
         job = kube.get_job(namespace, job_name)
+        ticket = None
         if job is None and cluster is not None and not run["spec"].get("suspend") \
                 and not tr.is_terminal(old.get("conditions")):
-            _ensure_access(run, cfg)
-            kube.create_if_absent(build_job(run, cluster, cfg))
-            job = kube.get_job(namespace, job_name)
+            ticket = gate(run, cluster) if gate else None
+            if ticket is None or ticket.admitted:
+                _ensure_access(run, cfg)
+                kube.create_if_absent(build_job(run, cluster, cfg, kueue_queue=ticket and ticket.kueue_queue))
+                job = kube.get_job(namespace, job_name)
         pods = kube.list_pods(namespace, f"{LABEL_RUN}={name}") if job else []
         outputs, metrics = _final_artifacts(run, job, cfg, store)
         obs = Observed(cluster_found=cluster is not None, job=job, pods=tuple(pods), outputs=outputs,
                        artifacts_uri=artifacts.artifacts_uri(cfg.s3_bucket, namespace, name) if outputs is not None
-                       else None)
+                       else None,
+                       queue_position=ticket.position if ticket and job is None else None,
+                       queue_message=ticket.message if ticket and job is None else "")
         new = derive(run, obs, now=now())
         if metrics and not old.get("metrics"):
             new["metrics"] = metrics

@@ -92,7 +92,7 @@ def outcome(run: dict, obs: Observed) -> Outcome:
         if obs.queue_position is not None:
             return Outcome(tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY,
                            obs.queue_message or f"position {obs.queue_position} in the queue")
-        return Outcome(tr.QUEUED, tr.REASON_ACCEPTED, "creating the run's Job")
+        return Outcome(tr.QUEUED, tr.REASON_ACCEPTED, obs.queue_message or "creating the run's Job")
     tries = pod_state.attempts(list(obs.pods))
     last = tries[-1] if tries else None
     failed = _job_condition(obs.job, "Failed")
@@ -153,6 +153,10 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
             conds = cond.set_condition(conds, cond.condition(ctype, cond.FALSE, present["reason"],
                                                              present["message"], generation=generation, now=now))
     tries = pod_state.attempts(list(obs.pods))
+    # A pod lost with its node is deleted soon after; it still counts, as an attempt and a preemption.
+    visible = sum(1 for p in tries if p.disrupted)
+    preempted = max(visible, old.get("preemptions") or 0)
+    hidden = preempted - visible
     job_status = (obs.job or {}).get("status") or {}
     new = dict(old)
     new.update({
@@ -160,8 +164,8 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
         "phase": tr.phase_of(conds),
         "observedGeneration": generation,
         "message": out.message,
-        "attempts": len(tries),
-        "preemptions": sum(1 for p in tries if p.disrupted),
+        "attempts": max(len(tries) + hidden, old.get("attempts") or 0),
+        "preemptions": preempted,
     })
     if obs.job is not None:
         new["jobName"] = obs.job["metadata"]["name"]

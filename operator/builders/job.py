@@ -14,6 +14,7 @@ import json
 
 from trainyard.api.constants import (API_VERSION, LABEL_COMPUTE, LABEL_EXPERIMENT, LABEL_RUN, TRAINING_RUN)
 from trainyard.operator import names
+from trainyard.api.computecluster import KUEUE_QUEUE_LABEL
 from trainyard.operator.config import OperatorConfig
 
 WORKSPACE = "/workspace"
@@ -99,7 +100,9 @@ def runtime_env(run: dict, cfg: OperatorConfig) -> list[dict]:
     return env
 
 
-def build_job(run: dict, cluster: dict | None, cfg: OperatorConfig) -> dict:
+def build_job(run: dict, cluster: dict | None, cfg: OperatorConfig, *, kueue_queue: str | None = None) -> dict:
+    """The run's Job. With `kueue_queue` (Kueue is installed and the cluster names a LocalQueue) the
+    Job is created suspended and labelled for that queue: Kueue admits it by unsuspending it."""
     meta, spec = run["metadata"], run["spec"]
     name = meta["name"]
     labels = run_labels(run)
@@ -151,10 +154,14 @@ def build_job(run: dict, cluster: dict | None, cfg: OperatorConfig) -> dict:
     }
     if spec.get("timeoutSeconds"):
         job_spec["activeDeadlineSeconds"] = spec["timeoutSeconds"]
+    job_labels = dict(labels)
+    if kueue_queue:
+        job_spec["suspend"] = True
+        job_labels[KUEUE_QUEUE_LABEL] = kueue_queue
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": names.job_name(name), "namespace": meta["namespace"], "labels": labels,
+        "metadata": {"name": names.job_name(name), "namespace": meta["namespace"], "labels": job_labels,
                      "ownerReferences": [owner_reference(run)]},
         "spec": job_spec,
     }

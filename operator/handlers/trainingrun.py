@@ -9,7 +9,7 @@ import kopf
 
 from trainyard.api import trainingrun as tr
 from trainyard.api.constants import GROUP, LABEL_RUN, VERSION
-from trainyard.operator import reconcile_run
+from trainyard.operator import admission, reconcile_run
 from trainyard.operator.config import OperatorConfig
 
 
@@ -35,7 +35,7 @@ def _post(body: dict, type: str, reason: str, message: str) -> None:
 
 def _reconcile(namespace: str, name: str) -> None:
     try:
-        reconcile_run.reconcile(namespace, name, _config(), _store(), _post)
+        reconcile_run.reconcile(namespace, name, _config(), _store(), _post, gate=admission.ticket_for)
     except kopf.PermanentError:
         raise
     except Exception as exc:  # the API or the store hiccuped: retry with backoff, visibly
