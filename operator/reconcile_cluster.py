@@ -26,7 +26,7 @@ from trainyard.operator.cluster_status import Facts, derive, parse_time, previou
 from trainyard.operator.providers.base import ProviderError
 from trainyard.operator.providers.kwok import DEFAULT_CAPACITY
 from trainyard.operator.queue import ADMITTED, BOUND, QUEUED, Plan, Res, RunView, parse_res, plan, pod_request
-from trainyard.operator.scaling import NodeState, PoolSpec, decide, next_check_in, track_idle
+from trainyard.operator.scaling import UP, NodeState, PoolSpec, decide, next_check_in, track_idle
 
 log = logging.getLogger("trainyard.cluster")
 
@@ -152,13 +152,13 @@ def with_usage(observed: providers.Observation, pods: list[dict], ours: list[dic
     return dataclasses.replace(observed, nodes=views)
 
 
-def tickets(p: Plan, cluster: dict, *, at_max: bool, kueue_queue: str | None) -> dict[str, Ticket]:
+def tickets(p: Plan, cluster: dict, *, at_max: bool, scaling_up: bool, kueue_queue: str | None) -> dict[str, Ticket]:
     name = cluster["metadata"]["name"]
     out = {r: ADMIT for r in p.admit}
     total = len(p.positions) + len(p.too_big)
     coming = set(p.waiting_for_new_nodes)
     for run, pos in p.positions.items():
-        why = ("waiting for a node being added" if run in coming else
+        why = ("waiting for a node being added" if run in coming or scaling_up and not at_max else
                f"the pool is at maxNodes={cluster['spec']['maxNodes']}" if at_max else
                "waiting for capacity (a running run to end or nodes to be added)")
         out[run] = Ticket(position=pos, message=f"position {pos} of {total} in the queue of ComputeCluster "
@@ -198,7 +198,8 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
     decision = decide(pool, states, p.unmet, now=now, last_scale=last_scale, pending=observed.pending,
                       unbound=p.unbound + len(p.admit)) if provider is not None else None
 
-    given = tickets(p, cluster, at_max=bool(decision and decision.at_max), kueue_queue=queue_name)
+    given = tickets(p, cluster, at_max=bool(decision and decision.at_max),
+                    scaling_up=bool(decision and decision.direction == UP), kueue_queue=queue_name)
     admission.publish(namespace, name, given, selector=selector_of(cluster), kueue_queue=queue_name)
     start = [r for r, t in given.items() if t.admitted and r not in snap.jobs]
     _reconcile_runs(namespace, start, given, cfg, store, post_event)

@@ -47,6 +47,12 @@ def kueue_installed() -> bool:
         return _kueue["present"]
 
 
+def forget_discovery() -> None:
+    """Look for Kueue again on the next pass (CRDs were just installed or removed)."""
+    with _kueue_lock:
+        _kueue["at"] = -1e9
+
+
 def kueue_queue(cluster: dict) -> str | None:
     name = cluster["spec"].get("queueName")
     return name if name and kueue_installed() else None
