@@ -21,7 +21,8 @@ POD_CIDR = "10.244.0.0/24"
 CLUSTER_DNS_IP = "10.96.0.10"    # inside cluster.SERVICE_CIDR
 CLUSTER_DOMAIN = "cluster.local"
 CNI_BIN_DIR = "/usr/lib/cni"     # Debian's containernetworking-plugins
-NODE_LABELS = {"trainyard.dev/pool": "local", "trainyard.dev/real-node": "true"}
+# The default pool, as kind-config.yaml labels its workers: the chart's cpu-cluster selects it.
+NODE_LABELS = {"trainyard.dev/pool": "default", "trainyard.dev/real-node": "true"}
 
 
 @dataclasses.dataclass(frozen=True)
