@@ -38,6 +38,18 @@ def build_reporter(cfg: RunConfig, store, client) -> MetricsReporter:
                            patch=patch, upload=upload)
 
 
+def _with_environment(cfg: RunConfig) -> RunConfig:
+    """`environment.pip`: the interpreter that has the requirements (runtime/pipenv.py)."""
+    import dataclasses
+
+    from trainyard.runtime import pipenv
+
+    reqs = pipenv.requirements(dict(os.environ))
+    if not reqs:
+        return cfg
+    return dataclasses.replace(cfg, python=pipenv.prepare(reqs, cfg.cache_dir, say=_say))
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="trainyard: %(message)s")
     try:
@@ -53,6 +65,17 @@ def main() -> int:
     from trainyard.storage.cache import ObjectCache
     from trainyard.storage.config import StoreConfig, StoreError, describe
     from trainyard.storage.transfer import Transfer
+
+    try:
+        cfg = _with_environment(cfg)
+    except Exception as exc:
+        from trainyard.runtime import pipenv
+
+        tail = getattr(exc, "tail", [])
+        _say(f"environment failed: {exc}" + "".join(f"\n  {line}" for line in tail))
+        termination.write(cfg.termination_log, {"reason": pipenv.ENVIRONMENT_FAILED, "message": str(exc),
+                                                "lastLogLines": tail})
+        return 2
 
     store = client = None
     try:
