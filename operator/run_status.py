@@ -84,6 +84,11 @@ def outcome(run: dict, obs: Observed) -> Outcome:
     spec = run["spec"]
     if spec.get("suspend"):
         return Outcome(tr.CANCELED, tr.REASON_CANCELED, "canceled: spec.suspend is true")
+    mounted = [i["name"] for i in spec.get("inputs") or [] if i.get("mode") == "mount"]
+    if mounted and obs.job is None:
+        return Outcome(tr.FAILED, tr.REASON_INVALID,
+                       f"input(s) {', '.join(mounted)} ask for mode: mount, which trainyard does not support yet; "
+                       "use mode: download", True)
     if not obs.cluster_found and obs.job is None:
         return Outcome(tr.FAILED, tr.REASON_COMPUTE_NOT_FOUND,
                        f"ComputeCluster {spec['compute']!r} does not exist in namespace "
@@ -102,7 +107,9 @@ def outcome(run: dict, obs: Observed) -> Outcome:
                            f"the run exceeded spec.timeoutSeconds={spec.get('timeoutSeconds')}", True)
         finished = [p for p in tries if p.phase == "Failed" and not p.disrupted]
         return explain_failure(finished[-1] if finished else last)
-    if _job_condition(obs.job, "Complete"):
+    # A pod that succeeded ends the run: the Job controller's own Complete follows, later.
+    succeeded = any(p.phase == "Succeeded" and not p.deleted for p in tries)
+    if _job_condition(obs.job, "Complete") or succeeded:
         if obs.outputs is None:
             return Outcome(tr.FINALIZING, tr.REASON_COLLECTING_OUTPUTS, "recording outputs")
         return Outcome(tr.SUCCEEDED, tr.REASON_COMPLETED, f"completed; {len(obs.outputs)} output file(s)")

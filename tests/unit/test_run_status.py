@@ -50,6 +50,8 @@ STAGE_MSG = json.dumps({"reason": "DataStagingFailed", "input": "mnist",
 CASES = [
     # (id, run spec overrides, observed, condition, reason, message contains)
     ("no-cluster", {}, Observed(cluster_found=False), tr.FAILED, tr.REASON_COMPUTE_NOT_FOUND, "ComputeCluster 'cc'"),
+    ("mount-not-supported", {"inputs": [{"name": "big", "uri": "s3://b/x/", "mode": "mount"}]}, Observed(),
+     tr.FAILED, tr.REASON_INVALID, "mode: mount"),
     ("job-being-created", {}, Observed(), tr.QUEUED, tr.REASON_ACCEPTED, "creating"),
     ("queued-by-builtin-queue", {}, Observed(queue_position=3), tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY,
      "position 3"),
@@ -91,6 +93,9 @@ CASES = [
 ]
 
 
+CASE = {c[0]: c[2] for c in CASES}
+
+
 @pytest.mark.parametrize("spec, obs, condition, reason, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_outcome_table(spec, obs, condition, reason, message):
     got = outcome(run(**spec), obs)
@@ -99,7 +104,7 @@ def test_outcome_table(spec, obs, condition, reason, message):
 
 
 def test_script_failure_message_has_exit_code_and_last_20_lines():
-    got = outcome(run(), CASES[11][2])
+    got = outcome(run(), CASE['script-failed'])
     assert got.message.endswith("\n".join(f"line {i}" for i in range(10, 30)))
     assert "line 9\n" not in got.message
 
@@ -134,7 +139,7 @@ def test_terminal_status_is_final():
 
 
 def test_preemptions_are_counted_and_attempts_include_them():
-    obs = CASES[15][2]
+    obs = CASE['preempted-then-retrying']
     st = derive(run(), obs, now=NOW)
     assert st["attempts"] == 2 and st["preemptions"] == 1
 
