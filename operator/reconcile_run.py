@@ -7,6 +7,7 @@ creation treats "already exists" as success).
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from typing import Callable
 
@@ -24,6 +25,7 @@ from trainyard.operator.config import OperatorConfig
 from trainyard.operator.run_status import Observed, derive, transition
 
 log = logging.getLogger("trainyard.run")
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="trainyard-create")
 
 # Status keys the run's own pod writes (live metrics); the operator only fills them at the end.
 POD_OWNED = ("metrics", "primaryMetric")
@@ -40,28 +42,38 @@ def status_patch(old: dict, new: dict) -> dict:
     return patch
 
 
-def _ensure_access(run: dict, cfg: OperatorConfig) -> bool:
-    """ServiceAccount/Role/RoleBinding for live metrics, and the object-store Secret. Returns
-    whether the credentials are scoped to the run."""
-    for obj in (build_service_account(run), build_role(run), build_role_binding(run)):
-        kube.create_if_absent(obj)
+def _ensure_store_secret(run: dict, cfg: OperatorConfig) -> None:
     ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
     try:
-        existing = kube.core().read_namespaced_secret(names.run_secret(name), ns)
-        return "TRAINYARD_S3_SESSION_TOKEN" in (existing.data or {})
+        kube.core().read_namespaced_secret(names.run_secret(name), ns)
+        return
     except ApiException as exc:
         if exc.status != 404:
             raise
     creds = credentials.mint(cfg.s3_endpoint, cfg.s3_access_key, cfg.s3_secret_key,
                              credentials.run_policy(run, cfg.s3_bucket), credentials.duration_for(run))
+    if not creds.scoped:
+        log.warning("the object store has no STS: run %s/%s gets the operator's unscoped credentials", ns, name)
     kube.create_if_absent(build_store_secret(run, cfg, creds.access_key, creds.secret_key, creds.session_token))
-    return creds.scoped
 
 
-def _final_artifacts(run: dict, job: dict | None, cfg: OperatorConfig, store) -> tuple[list | None, dict]:
-    """Outputs manifest and final metrics once the Job has ended (None while it runs)."""
+def _ensure_access(run: dict, cfg: OperatorConfig) -> None:
+    """ServiceAccount/Role/RoleBinding for live metrics, and the object-store Secret, created
+    concurrently (they are independent; the Job needs all of them before its pod can start)."""
+    jobs = [lambda o=o: kube.create_if_absent(o)
+            for o in (build_service_account(run), build_role(run), build_role_binding(run))]
+    jobs.append(lambda: _ensure_store_secret(run, cfg))
+    for future in [_POOL.submit(j) for j in jobs]:
+        future.result()
+
+
+def _final_artifacts(run: dict, job: dict | None, pods: list[dict], cfg: OperatorConfig,
+                     store) -> tuple[list | None, dict]:
+    """Outputs manifest and final metrics once the script has ended for good (None before):
+    the Job ended, or its pod succeeded (the Job controller may not have noticed yet)."""
     ended = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
                 for c in ((job or {}).get("status") or {}).get("conditions") or ())
+    ended = ended or any((p.get("status") or {}).get("phase") == "Succeeded" for p in pods)
     if not ended or store is None:
         return None, {}
     ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
@@ -83,16 +95,17 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
             return old
         cluster = kube.get_custom(COMPUTE_CLUSTER, namespace, run["spec"]["compute"])
         job = kube.get_job(namespace, job_name)
+        created = False
         ticket = None
         if job is None and cluster is not None and not run["spec"].get("suspend") \
                 and not tr.is_terminal(old.get("conditions")):
             ticket = gate(run, cluster) if gate else None
             if ticket is None or ticket.admitted:
                 _ensure_access(run, cfg)
-                kube.create_if_absent(build_job(run, cluster, cfg, kueue_queue=ticket and ticket.kueue_queue))
-                job = kube.get_job(namespace, job_name)
-        pods = kube.list_pods(namespace, f"{LABEL_RUN}={name}") if job else []
-        outputs, metrics = _final_artifacts(run, job, cfg, store)
+                job = kube.create_job(build_job(run, cluster, cfg, kueue_queue=ticket and ticket.kueue_queue))
+                created = True
+        pods = kube.list_pods(namespace, f"{LABEL_RUN}={name}") if job and not created else []
+        outputs, metrics = _final_artifacts(run, job, pods, cfg, store)
         obs = Observed(cluster_found=cluster is not None, job=job, pods=tuple(pods), outputs=outputs,
                        artifacts_uri=artifacts.artifacts_uri(cfg.s3_bucket, namespace, name) if outputs is not None
                        else None,
