@@ -79,6 +79,16 @@ def test_rbac_is_least_privilege(helm):
     assert ("", "pods/exec") not in verbs and ("", "configmaps") not in verbs
     assert verbs[("rbac.authorization.k8s.io", "roles")] == {"create"}
     assert ("rbac.authorization.k8s.io", "clusterroles") not in verbs
+    assert "create" not in verbs[("trainyard.dev", "trainingruns")]
+    # a run's Role grants registeredmodels/create (SDK register_model): the operator must hold it
+    from trainyard.operator.builders import access
+
+    run = {"apiVersion": "trainyard.dev/v1alpha1", "kind": "TrainingRun",
+           "metadata": {"name": "r", "namespace": "n", "uid": "u"}, "spec": {"compute": "c"}}
+    for rule in access.build_role(run)["rules"]:
+        for g in rule["apiGroups"]:
+            for r in rule["resources"]:
+                assert set(rule["verbs"]) <= verbs[(g, r)], (g, r)
 
 
 def test_local_values_render_a_hostpath_volume_bound_to_the_claim(helm):
