@@ -51,3 +51,34 @@ def real_namespace(real_kubectl, request):
     real_kubectl.run("create", "namespace", name)
     yield name
     real_kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def pytest_collection_modifyitems(items):
+    # test_real_node's teardown test stops the session's cluster: it must run after every other.
+    last = [i for i in items if i.name == "test_down_leaves_no_process_port_interface_or_mount"]
+    items[:] = [i for i in items if i not in last] + last
+
+
+@pytest.fixture(scope="session")
+def trainyard_release(real_cluster):
+    """The Helm chart installed on the real node with the locally built images (as the main job
+    does); uninstalled at session end if a test left it installed."""
+    from trainyard.local import appimages, chart
+    from trainyard.local.build import binary_path
+    from trainyard.local.images import import_into_containerd
+    from trainyard.local.nodeconfig import NodePaths
+
+    built = appimages.chart_images(sys.stderr)
+    import_into_containerd([tar for _, tar in built.values()],
+                           address=str(NodePaths(real_cluster.dir / "node").containerd_socket))
+    st = real_cluster.state()
+    helm = chart.Helm(str(binary_path("helm")), st.binaries["kubectl"], st.kubeconfig)
+    values = chart.local_values(appimages.chart_values({k: ref for k, (ref, _) in built.items()}), real_cluster.dir)
+    helm.install(values, timeout_s=600)
+    helm.values = values
+    try:
+        yield helm
+    finally:
+        import subprocess
+
+        subprocess.run(helm.helm_cmd("uninstall", helm.release, "--wait", "--timeout=120s"), capture_output=True)
