@@ -43,6 +43,8 @@ class ServingApp:
         self.batcher = MicroBatcher(lambda method: model.method(method), max_rows=max_batch_rows,
                                     observer=self.metrics)
         self.server_version = server_version
+        # Set on SIGTERM (server.py): not ready, and every response closes its connection.
+        self.draining = False
         n = model.name
         # path -> (protocol label for metrics, {HTTP method: handler})
         self.routes: dict[str, tuple[str, dict[str, Handler]]] = {}
@@ -95,6 +97,8 @@ class ServingApp:
             if status >= 500 and not isinstance(exc, ModelNotReady):
                 log.error("%s %s failed", scope["method"], scope["path"], exc_info=exc)
         headers += [(b"content-type", ctype), (b"content-length", b"%d" % len(payload))]
+        if self.draining:
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body",
                     "body": payload if scope["method"] != "HEAD" else b""})
@@ -173,7 +177,7 @@ class ServingApp:
         return 200, b'{"live":true}', JSON
 
     async def ready(self, _body: bytes):
-        ok = self.model.healthy()
+        ok = self.model.healthy() and not self.draining
         return (200 if ok else 503), orjson.dumps({"ready": ok}), JSON
 
     async def azure_health(self, _body: bytes):

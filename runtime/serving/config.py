@@ -24,12 +24,14 @@ class ServeConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY
     max_batch_rows: int = 1024
     log_level: str = "info"
+    drain_seconds: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "ServeConfig":
         return cls(model=Path(args.model), name=args.name, host=args.host, port=args.port,
                    model_version=args.model_version, max_body_bytes=args.max_body_bytes,
-                   max_batch_rows=args.max_batch_rows, log_level=args.log_level)
+                   max_batch_rows=args.max_batch_rows, log_level=args.log_level,
+                   drain_seconds=args.drain_seconds)
 
 
 def add_arguments(parser: argparse.ArgumentParser, environ: dict[str, str] | None = None) -> None:
@@ -52,5 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser, environ: dict[str, str] | Non
                         help="larger request bodies get 413 (default 16 MiB)")
     parser.add_argument("--max-batch-rows", type=int, default=int(default("MAX_BATCH_ROWS", 1024)),
                         help="most rows in one call into the model when batching requests (default 1024)")
+    parser.add_argument("--drain-seconds", type=float, default=float(default("DRAIN_SECONDS", 0)),
+                        help="on SIGTERM, keep serving this long answering `Connection: close` and not "
+                             "ready, so clients leave their keep-alive connections, then stop (default 0)")
     parser.add_argument("--log-level", default=default("LOG_LEVEL", "info"),
                         choices=["debug", "info", "warning", "error"])

@@ -4,12 +4,20 @@ The port opens at once and answers liveness; the model loads in a worker thread,
 (`/v2/health/ready`, `/v2/models/NAME/ready`, `GET /v1/models/NAME`) turns 200 only once it is
 loaded and probed. A model that cannot be loaded stops the server with exit status 1, so a pod
 crash-loops with the reason in its log instead of sitting unready.
+
+SIGTERM with `--drain-seconds N` (a pod sets 3): for N seconds the server keeps answering, but
+readiness says 503 and every response carries `Connection: close`, so clients move their
+keep-alive connections elsewhere instead of finding them closed under a request; then uvicorn's
+graceful shutdown finishes what is in flight. A second SIGTERM, or SIGINT, stops at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import signal
+import time
 
 from trainyard.runtime.serving.config import ServeConfig
 
@@ -26,7 +34,7 @@ async def serve(config: ServeConfig) -> int:
     model = SklearnModel(config.name, config.model, config.model_version)
     app = ServingApp(model, max_body_bytes=config.max_body_bytes,
                      max_batch_rows=config.max_batch_rows, server_version=__version__)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _draining_server_class()(app, config.drain_seconds, uvicorn.Config(
         app, host=config.host, port=config.port, http="httptools", lifespan="off",
         access_log=False, log_config=None, log_level=config.log_level, server_header=False,
         timeout_keep_alive=75,  # above common load balancers' idle timeouts (60 s)
@@ -48,6 +56,35 @@ async def serve(config: ServeConfig) -> int:
              config.name, config.host, config.port, config.name, config.name)
     await serving
     return 0
+
+
+@functools.lru_cache(maxsize=1)
+def _draining_server_class():
+    """uvicorn.Server with a drain phase on the first SIGTERM (uvicorn is imported lazily)."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        def __init__(self, app, drain_seconds: float, config):
+            super().__init__(config)
+            self.app, self.drain_seconds, self.drain_until = app, drain_seconds, None
+
+        def handle_exit(self, sig, frame) -> None:
+            if sig != signal.SIGTERM or self.drain_seconds <= 0 or self.drain_until is not None:
+                return super().handle_exit(sig, frame)
+            self.app.draining = True
+            self.drain_until = time.monotonic() + self.drain_seconds
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain_until is not None and not self.should_exit:
+                if not getattr(self, "_drain_logged", False):
+                    self._drain_logged = True
+                    log.info("SIGTERM: draining for %.1fs (not ready, Connection: close), then stopping",
+                             self.drain_seconds)
+                if time.monotonic() >= self.drain_until:
+                    self.should_exit = True
+            return await super().on_tick(counter)
+
+    return DrainingServer
 
 
 def run(config: ServeConfig) -> int:
