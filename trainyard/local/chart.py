@@ -75,8 +75,22 @@ class Helm:
     def kubectl_cmd(self, *args: str) -> list[str]:
         return [self.kubectl, "--kubeconfig", str(self.kubeconfig), *args]
 
+    def _recover_interrupted(self) -> None:
+        """A release left pending by an interrupted helm (Ctrl-C, a killed job) blocks every later
+        operation: roll an upgrade back, remove an install."""
+        proc = subprocess.run(self.helm_cmd("status", self.release, "-o", "json"), capture_output=True, text=True)
+        if proc.returncode != 0:
+            return
+        info = json.loads(proc.stdout)
+        state = info.get("info", {}).get("status", "")
+        if state == "pending-install":
+            self._run(self.helm_cmd("uninstall", self.release, "--wait"), what="helm uninstall (interrupted install)")
+        elif state.startswith("pending-"):
+            self._run(self.helm_cmd("rollback", self.release, "--wait"), what="helm rollback (interrupted upgrade)")
+
     def install(self, values: dict, *, timeout_s: int = 600) -> str:
         """`helm upgrade --install --wait`: a first install and an in-place upgrade alike."""
+        self._recover_interrupted()
         with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="trainyard-values-") as fh:
             json.dump(values, fh)
             fh.flush()
