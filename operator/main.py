@@ -4,4 +4,5 @@ Run with ``trainyard operator`` (or ``kopf run -m trainyard.operator.main``)."""
 
 from trainyard.operator import settings  # noqa: F401  (registers the startup handler)
 from trainyard.operator.handlers import trainingrun  # noqa: F401
+from trainyard.operator.handlers import registeredmodel  # noqa: F401
 from trainyard.operator.handlers import computecluster  # noqa: F401

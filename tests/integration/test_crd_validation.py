@@ -54,6 +54,8 @@ GOOD = [
     pytest.param(training_run(), id="trainingrun"),
     pytest.param(compute_cluster(), id="computecluster"),
     pytest.param(registered_model(), id="registeredmodel"),
+    pytest.param(registered_model(deployment={"autoscaling": {"minReplicas": 1, "maxReplicas": 3}}),
+                 id="registeredmodel-autoscaling"),
 ]
 
 # (manifest, text the API server's message must contain: the field it names)

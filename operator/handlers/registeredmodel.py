@@ -1,0 +1,84 @@
+"""RegisteredModel handlers: thin. A change of the model, an event of its source run, or of one of
+its Deployments leads to one idempotent reconcile (operator/reconcile_model.py).
+
+Waiting (the source run does not exist yet, or is still running) is a condition, not an error:
+the run's own events wake the model up through an index, and a slow timer is the safety net.
+Unexpected failures (API or store hiccups) are TemporaryErrors, retried with backoff.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import kopf
+
+from trainyard.api import registeredmodel as rm
+from trainyard.api.constants import GROUP, LABEL_MODEL, VERSION
+from trainyard.operator import reconcile_model, registry
+from trainyard.operator.config import OperatorConfig
+
+
+@functools.lru_cache(maxsize=1)
+def _config() -> OperatorConfig:
+    return OperatorConfig.from_env()
+
+
+@functools.lru_cache(maxsize=1)
+def _store():
+    if not _config().s3_endpoint:
+        return None
+    from trainyard.storage.config import StoreConfig
+
+    return StoreConfig.from_env().client()
+
+
+def _post(body: dict, type: str, reason: str, message: str) -> None:
+    kopf.event(body, type=type, reason=reason, message=message)
+
+
+def _reconcile(namespace: str, name: str):
+    try:
+        return reconcile_model.reconcile(namespace, name, _config(), _store(), _post)
+    except Exception as exc:  # the API or the store hiccuped, or a write raced: retry, visibly
+        raise kopf.TemporaryError(f"reconcile of RegisteredModel {namespace}/{name} failed: {exc}", delay=2) from exc
+
+
+@kopf.on.resume(GROUP, VERSION, "registeredmodels")
+@kopf.on.create(GROUP, VERSION, "registeredmodels")
+@kopf.on.update(GROUP, VERSION, "registeredmodels", field="spec")
+def model_changed(namespace: str, name: str, **_) -> None:
+    _reconcile(namespace, name)
+
+
+def _needs_attention(spec, status, **_) -> bool:
+    conditions = (status or {}).get("conditions")
+    ready = next((c for c in conditions or () if c.get("type") == rm.READY), None)
+    return rm.is_waiting(conditions) or ("deployment" in (spec or {}) and not (ready and ready["status"] == "True"))
+
+
+@kopf.timer(GROUP, VERSION, "registeredmodels", interval=reconcile_model.WAIT_SECONDS,
+            initial_delay=reconcile_model.WAIT_SECONDS, when=_needs_attention)
+def model_safety_net(namespace: str, name: str, **_) -> None:
+    _reconcile(namespace, name)
+
+
+@kopf.index(GROUP, VERSION, "registeredmodels")
+def waiting_models_by_run(namespace: str, name: str, body, status, **_):
+    """(namespace, run) -> models still waiting on that run."""
+    run = registry.run_name(body)
+    if run and rm.is_waiting((status or {}).get("conditions")):
+        return {(namespace, run): name}
+    return None
+
+
+@kopf.on.event(GROUP, VERSION, "trainingruns")
+def source_run_changed(namespace: str, name: str, type: str, waiting_models_by_run: kopf.Index, **_) -> None:
+    for model in set(waiting_models_by_run.get((namespace, name), ())):
+        _reconcile(namespace, model)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MODEL: kopf.PRESENT})
+def serving_deployment_changed(namespace: str, labels: dict, type: str, **_) -> None:
+    if type is None:  # the initial listing; the models' resume handlers cover it
+        return
+    _reconcile(namespace, labels[LABEL_MODEL])
