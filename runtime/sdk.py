@@ -145,17 +145,63 @@ class Run:
                 names |= {p.as_posix() for p in root.rglob("*") if p.is_file()}
         return sorted(names)
 
-    def register_model(self, model_name: str, model_path: str | None = None, **kwargs):
-        raise NotImplementedError(
-            "Run.register_model is not available yet: register a model by creating a RegisteredModel "
-            f"resource (kind: RegisteredModel, apiVersion: trainyard.dev/v1alpha1) whose spec.source.trainingRun "
-            f"names this run ({self.id!r}) and the path in its outputs, e.g. {model_path or 'outputs/model.pkl'!r}")
+    def register_model(self, model_name: str, model_path: str, *, framework: str | None = None,
+                       framework_version: str | None = None, resources: dict | None = None,
+                       description: str | None = None, tags: dict | None = None, **azure_kwargs):
+        """Register `model_path` (a file this run writes under ./outputs) as model `model_name`:
+        a RegisteredModel whose source is this run. Azure ML's `model_framework`,
+        `model_framework_version` and `resource_configuration` (with `.cpu`, `.memory_in_gb`) are
+        accepted too. The version is assigned once this run has completed and its outputs are
+        uploaded; the returned reference's `version` is therefore None."""
+        from trainyard.runtime import registry_client
+        from trainyard.runtime.kubeapi import KubeTarget
+
+        framework = framework or _framework_name(azure_kwargs.pop("model_framework", None))
+        framework_version = framework_version or azure_kwargs.pop("model_framework_version", None)
+        resources = resources or _resources(azure_kwargs.pop("resource_configuration", None))
+        if azure_kwargs:
+            raise TypeError(f"register_model() got unexpected arguments: {', '.join(sorted(azure_kwargs))}")
+        path = _safe_name(model_path)
+        if self.offline:
+            raise RuntimeError("register_model needs a run on a cluster (this is an offline run); after "
+                               f"submitting, use `trainyard register RUN {path} --name {model_name}`")
+        target = KubeTarget.from_env()
+        if target is None:
+            raise RuntimeError("register_model: no Kubernetes API known to this pod (TRAINYARD_KUBE_API)")
+        body = registry_client.model_body(model_name, self.namespace, self.id, path, framework=framework,
+                                          framework_version=framework_version, resources=resources,
+                                          description=description, tags=tags)
+        registry_client.apply(target, body)
+        self._record("model", name=model_name, path=path)
+        return registry_client.ModelRef(model_name, self.namespace)
 
     def complete(self) -> None:
         """Kept for Azure ML scripts; the runner completes the run when the script exits."""
 
     def flush(self) -> None:
         """Records are written as they are logged; nothing to flush."""
+
+
+def _framework_name(value) -> str | None:
+    """Azure ML's Model.Framework.SCIKITLEARN is the string "ScikitLearn"; accept it loosely."""
+    if value is None:
+        return None
+    text = str(getattr(value, "value", value))
+    return "ScikitLearn" if text.replace("-", "").replace("_", "").lower() == "scikitlearn" else "Custom"
+
+
+def _resources(config) -> dict | None:
+    """An Azure ML ResourceConfiguration(cpu=1, memory_in_gb=0.5), or a dict, as Kubernetes quantities."""
+    if config is None:
+        return None
+    if isinstance(config, dict):
+        return dict(config)
+    out = {}
+    if getattr(config, "cpu", None) is not None:
+        out["cpu"] = str(config.cpu)
+    if getattr(config, "memory_in_gb", None) is not None:
+        out["memory"] = f"{int(float(config.memory_in_gb) * 1024)}Mi"
+    return out or None
 
 
 def reset_context() -> None:

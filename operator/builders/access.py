@@ -31,6 +31,8 @@ def build_role(run: dict) -> dict:
             {"apiGroups": [GROUP], "resources": ["trainingruns/status"], "resourceNames": [run_name],
              "verbs": ["get", "patch"]},
             {"apiGroups": [GROUP], "resources": ["trainingruns"], "resourceNames": [run_name], "verbs": ["get"]},
+            # Run.register_model(): a model whose source is this run (create cannot be name-scoped).
+            {"apiGroups": [GROUP], "resources": ["registeredmodels"], "verbs": ["get", "create", "patch"]},
         ],
     }
 

@@ -128,7 +128,8 @@ def test_access_objects_are_owned_and_least_privilege():
         {"apiGroups": ["trainyard.dev"], "resources": ["trainingruns/status"], "resourceNames": ["mnist-1"],
          "verbs": ["get", "patch"]},
         {"apiGroups": ["trainyard.dev"], "resources": ["trainingruns"], "resourceNames": ["mnist-1"],
-         "verbs": ["get"]}]
+         "verbs": ["get"]},
+        {"apiGroups": ["trainyard.dev"], "resources": ["registeredmodels"], "verbs": ["get", "create", "patch"]}]
     binding = access.build_role_binding(r)
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mnist-1-run", "namespace": "team-a"}]
     assert binding["roleRef"]["name"] == "mnist-1-run"

@@ -57,8 +57,8 @@ def test_offline_files(offline):
         run.upload_file("../x", io.BytesIO(b""))
 
 
-def test_register_model_points_at_the_resource(offline):
-    with pytest.raises(NotImplementedError, match="RegisteredModel resource"):
+def test_register_model_offline_says_how_to_register_after_submitting(offline):
+    with pytest.raises(RuntimeError, match="trainyard register RUN outputs/sklearn_mnist_model.pkl"):
         Run.get_context().register_model("sklearn-mnist", "outputs/sklearn_mnist_model.pkl")
 
 

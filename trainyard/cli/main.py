@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trainyard.cli import local_cmd, operator_cmd, runs_cmd, serve_cmd
+from trainyard.cli import clusters_cmd, local_cmd, models_cmd, operator_cmd, runs_cmd, serve_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     local_cmd.register(sub)
     runs_cmd.register(sub)
     serve_cmd.register(sub)
+    clusters_cmd.register(sub)
     operator_cmd.register(sub)
+    models_cmd.register(sub)
     return parser
 
 

@@ -1,0 +1,82 @@
+"""`Run.register_model` from inside a run's pod: create (or re-point) a RegisteredModel whose
+source is this run, over plain urllib like runtime/kubeapi.py (the image carries no client
+library). The run's ServiceAccount may get/create/patch registeredmodels in its namespace
+(operator/builders/access.py).
+
+The script is still running when it calls this, so the operator records the version when the run
+has completed and its outputs are uploaded: the model waits (SourceRunNotCompleted) until then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.error
+import urllib.request
+
+from trainyard.api.constants import API_VERSION, GROUP, PLURALS, REGISTERED_MODEL, VERSION
+from trainyard.runtime.kubeapi import KubeError, KubeTarget
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRef:
+    """What `register_model` returns, shaped like Azure ML's Model (name, id, version). The version
+    is assigned when the run completes: see `trainyard models NAME` or the resource's status."""
+
+    name: str
+    namespace: str
+    version: int | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def model_body(name: str, namespace: str, run: str, path: str, *, framework: str | None = None,
+               framework_version: str | None = None, resources: dict | None = None,
+               description: str | None = None, tags: dict | None = None) -> dict:
+    spec: dict = {"source": {"trainingRun": {"name": run, "path": path}}}
+    if framework:
+        spec["framework"] = framework
+    if framework_version:
+        spec["frameworkVersion"] = framework_version
+    if resources:
+        spec["resources"] = {k: str(v) for k, v in resources.items()}
+    if description:
+        spec["description"] = description
+    if tags:
+        spec["tags"] = {str(k): str(v) for k, v in tags.items()}
+    return {"apiVersion": API_VERSION, "kind": REGISTERED_MODEL,
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def _request(target: KubeTarget, method: str, url: str, body: dict, content_type: str, timeout: float) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": content_type, "Accept": "application/json"})
+    if target.token_file:
+        req.add_header("Authorization", f"Bearer {target.token_file.read_text().strip()}")
+    with urllib.request.urlopen(req, timeout=timeout, context=target.ssl_context()) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def apply(target: KubeTarget, body: dict, *, timeout: float = 10.0) -> dict:
+    """Create the model; if it exists, move its spec to `body`'s (a new source: a new version)."""
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    base = f"{target.api}/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURALS[REGISTERED_MODEL]}"
+    try:
+        try:
+            return _request(target, "POST", base, body, "application/json", timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+        return _request(target, "PATCH", f"{base}/{name}", {"spec": body["spec"]},
+                        "application/merge-patch+json", timeout)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:300]
+        try:
+            detail = json.loads(detail).get("message", detail)
+        except ValueError:
+            pass
+        raise KubeError(f"registering model {ns}/{name}: HTTP {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise KubeError(f"registering model {ns}/{name}: {getattr(exc, 'reason', exc)}") from None
