@@ -176,10 +176,12 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
               clock: Callable[[], float] = time.time) -> float | None:
     """One pass. Returns the seconds until the next pass is useful without a new event, or None
     when the cluster is gone."""
+    began = time.monotonic()
     snap = snapshot(namespace, name)
     if snap is None or snap.cluster["metadata"].get("deletionTimestamp"):
         return None
     now = clock()
+    listed = time.monotonic() - began
     cluster, old = snap.cluster, dict(snap.cluster.get("status") or {})
     provider, observed, provider_error = observe(snap)
     ours = our_pods(snap)
@@ -219,6 +221,8 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
     patch = reconcile_run.status_patch(old, new)
     if patch:
         kube.patch_custom_status(COMPUTE_CLUSTER, namespace, name, patch)
+    log.debug("ComputeCluster %s/%s pass: listed in %.2fs, %d started, %d queued, %d node(s), took %.2fs",
+              namespace, name, listed, len(start), queued, len(observed.nodes), time.monotonic() - began)
     settling = (p.unbound or start or lost or observed.pending or decision and decision.changed
                 or any(not n.ready for n in observed.nodes))
     if settling:
