@@ -4,6 +4,15 @@ what `spec.deployment` asks for, compute status, write it once.
 Versions are recorded only after their bytes are copied and verified (operator/model_store.py),
 with a resourceVersion precondition on the status write, so two reconciles racing — or one
 resumed after a crash — can never record a version twice or skip a number.
+
+When a source is read: whenever the spec's generation has not been dealt with yet, or while the
+model waits on its run. A `uri` object overwritten in place after that is not noticed until the
+spec changes; write new artifacts to new keys.
+
+Deleting a RegisteredModel removes its serving objects (owner references; the garbage collector)
+but keeps its files under models/<namespace>/<model>/: a version is a record that lineage, audits
+and other deployments may point at, and the registry never deletes or rewrites a recorded one.
+Remove them with the object store's own tools when that is really meant.
 """
 
 from __future__ import annotations
