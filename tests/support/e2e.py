@@ -17,7 +17,7 @@ import yaml
 from tests.conftest import wait_for
 
 LOCAL_PREDICT = r'''
-import io, json, os, sys
+import base64, gzip, io, json, os, sys
 import joblib, numpy as np
 from trainyard.storage.config import StoreConfig
 from trainyard.storage.uri import parse_s3
@@ -25,7 +25,7 @@ uri = parse_s3(os.environ["MODEL_URI"])
 cfg = StoreConfig.from_env()
 data = cfg.client().get_object(uri.bucket, uri.key).read()
 model = joblib.load(io.BytesIO(data))
-rows = np.asarray(json.loads(os.environ["ROWS"]), dtype=float)
+rows = np.load(io.BytesIO(gzip.decompress(base64.b64decode(os.environ["ROWS_NPY_GZ_B64"]))))
 print(json.dumps(model.predict(rows).tolist()))
 '''
 
@@ -82,7 +82,15 @@ def local_predict(kubectl, ns: str, image: str, model_uri: str, rows: list, *, s
     """The model's own `predict` on `rows`, in a pod of the runtime image (the scikit-learn it was
     trained with), reading the registered file straight from the object store."""
     name = f"local-predict-{int(time.time() * 1000) % 100000}"
-    env = [{"name": "MODEL_URI", "value": model_uri}, {"name": "ROWS", "value": json.dumps(rows)},
+    import gzip
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(rows, dtype=float))    # exact floats, compact (MNIST rows are mostly 0)
+    packed = base64.b64encode(gzip.compress(buf.getvalue())).decode()
+    env = [{"name": "MODEL_URI", "value": model_uri}, {"name": "ROWS_NPY_GZ_B64", "value": packed},
            {"name": "TRAINYARD_S3_ENDPOINT", "value": store_endpoint},
            {"name": "TRAINYARD_S3_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": secret, "key": "accessKey"}}},
            {"name": "TRAINYARD_S3_SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": secret, "key": "secretKey"}}}]
@@ -91,7 +99,8 @@ def local_predict(kubectl, ns: str, image: str, model_uri: str, rows: list, *, s
                     "containers": [{"name": "predict", "image": image, "imagePullPolicy": "Never",
                                     "command": ["python", "-c", LOCAL_PREDICT], "env": env,
                                     "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}]}}
-    kubectl.apply(pod, ns)
+    # create, not apply: apply would copy the whole pod into an annotation (256 KiB at most)
+    kubectl.run("create", "-n", ns, "-f", "-", input=json.dumps(pod))
 
     def done():
         phase = json.loads(kubectl.run("get", "pod", name, "-n", ns, "-o", "json").stdout)["status"].get("phase")
