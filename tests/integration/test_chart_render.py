@@ -44,9 +44,17 @@ def test_helm_lint_is_clean(helm):
 def test_default_render_has_operator_rbac_store_and_default_cluster(helm):
     objs = objects(helm)
     assert sorted(objs) == [
-        ("ClusterRole", "trainyard-operator"), ("ClusterRoleBinding", "trainyard-operator"),
-        ("ComputeCluster", "cpu-cluster"), ("Deployment", "trainyard-operator"), ("Secret", "trainyard-store"),
-        ("Service", "trainyard-minio"), ("ServiceAccount", "trainyard-operator"), ("StatefulSet", "trainyard-minio")]
+        ("ClusterRole", "trainyard-cleanup"), ("ClusterRole", "trainyard-operator"),
+        ("ClusterRoleBinding", "trainyard-cleanup"), ("ClusterRoleBinding", "trainyard-operator"),
+        ("ComputeCluster", "cpu-cluster"), ("Deployment", "trainyard-operator"), ("Job", "trainyard-cleanup"),
+        ("Secret", "trainyard-store"), ("Service", "trainyard-minio"), ("ServiceAccount", "trainyard-cleanup"),
+        ("ServiceAccount", "trainyard-operator"), ("StatefulSet", "trainyard-minio")]
+    # The pre-delete hook removes the release's ComputeClusters while the operator can still
+    # release their finalizers.
+    hook = objs[("Job", "trainyard-cleanup")]
+    assert hook["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    assert objs[("ClusterRole", "trainyard-cleanup")]["rules"] == [
+        {"apiGroups": ["trainyard.dev"], "resources": ["computeclusters"], "verbs": ["get", "list", "delete"]}]
     dep = objs[("Deployment", "trainyard-operator")]
     assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
     pod = dep["spec"]["template"]["spec"]
