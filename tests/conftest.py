@@ -40,6 +40,10 @@ def local_cluster(tmp_path_factory):
     state = cluster.up(nodes=2)
     old = {k: os.environ.get(k) for k in state.env()}
     os.environ.update(state.env())
+    # kubernetes reads $KUBECONFIG once, at import; a unit test may have imported it already.
+    import kubernetes.config.kube_config as kube_config
+
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ["KUBECONFIG"]
     try:
         yield cluster
     finally:
