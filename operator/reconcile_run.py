@@ -131,5 +131,7 @@ def _must_stop(status: dict, job: dict) -> bool:
     has its Job deleted so nothing keeps running. A finished Job is kept for `kubectl logs`."""
     if not tr.is_terminal(status.get("conditions")):
         return False
+    phase = tr.phase_of(status["conditions"])
     active = ((job.get("status") or {}).get("active") or 0) > 0
-    return tr.phase_of(status["conditions"]) == tr.PHASE_CANCELED or active
+    # A Completed run's Job may still count its pod active for a moment: never delete it then.
+    return phase == tr.PHASE_CANCELED or (phase == tr.PHASE_FAILED and active)

@@ -148,3 +148,16 @@ def test_status_patch_sends_only_changes_and_never_clobbers_live_metrics():
     old = {"phase": "Running", "metrics": {"acc": 0.9}, "queuePosition": 2, "message": "m"}
     new = {"phase": "Completed", "message": "m"}
     assert status_patch(old, new) == {"phase": "Completed", "queuePosition": None}
+
+
+def test_a_completed_run_keeps_its_job_even_while_the_job_still_counts_the_pod_active():
+    from trainyard.operator.reconcile_run import _must_stop
+
+    done = derive(run(), Observed(job=job(active=1), pods=(pod(phase="Succeeded", run_state=term(0, "Completed")),),
+                                  outputs=[]), now=NOW)
+    assert done["phase"] == tr.PHASE_COMPLETED
+    assert not _must_stop(done, job(active=1))
+    failed = derive(run(), CASE["image-pull"], now=NOW)
+    assert _must_stop(failed, job(active=1)) and not _must_stop(failed, job(active=0))
+    canceled = derive(run(suspend=True), Observed(job=job(active=0)), now=NOW)
+    assert _must_stop(canceled, job(active=0))
