@@ -21,6 +21,29 @@ def _prerequisites_missing() -> str | None:
     return None
 
 
+REAL_NODE_LOCK = "/run/lock/trainyard-real-node.lock"
+_held = []
+
+
+def _lock_the_real_node(timeout: float = 3600) -> None:
+    """A real node owns machine-wide names (NODE_IP, its interfaces, iptables chains, the CNI
+    bridge): two sessions at once break each other. Wait (bounded) for any other session's node."""
+    import fcntl
+    import time
+
+    fh = open(REAL_NODE_LOCK, "w")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _held.append(fh)        # released when this process exits
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"another session held {REAL_NODE_LOCK} (a real node) for {timeout:.0f}s")
+            time.sleep(2)
+
+
 @pytest.fixture(scope="session")
 def real_cluster(tmp_path_factory):
     """`trainyard local up --real-node --nodes 0`; torn down (idempotently) at session end."""
@@ -29,6 +52,7 @@ def real_cluster(tmp_path_factory):
         pytest.skip(reason)
     from trainyard.local.cluster import LocalCluster
 
+    _lock_the_real_node()
     cluster = LocalCluster(tmp_path_factory.mktemp("real-cluster"), out=sys.stderr)
     cluster.up(nodes=0, real_node=True, timeout=180)
     try:

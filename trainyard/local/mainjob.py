@@ -64,6 +64,14 @@ def local_cluster(fresh: bool = True):
     from trainyard.local.images import import_into_containerd
     from trainyard.local.nodeconfig import NodePaths
 
+    import fcntl
+
+    lock = open("/run/lock/trainyard-real-node.lock", "w")   # one real node per machine (see tests/e2e)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit("another real local node is running (an e2e session?); retry when it is done") from None
+    local_cluster.lock = lock
     cluster = LocalCluster(out=sys.stderr)
     st = cluster.state()
     if fresh or st is None or not st.pids:
