@@ -72,13 +72,14 @@ def test_cluster_api_provider_patches_replicas_and_reads_ready(kubectl, namespac
     # 3 runs of 1 CPU on 2-CPU nodes: two machines.
     wait_for(lambda: kubectl.json("get", "md", "md-0", "-n", namespace)["spec"]["replicas"] == 2,
              what="MachineDeployment md-0 scaled to 2 replicas", timeout=30)
-    status = wait_for(lambda: (lambda s: s if s.get("desiredNodes") == 2 else None)(
-        get_status(kubectl, "cc", "capi", namespace)), what="cluster status desiredNodes=2", timeout=20)
+    status = wait_for(lambda: (lambda s: s if s.get("desiredNodes") == s.get("currentNodes") == 2 else None)(
+        get_status(kubectl, "cc", "capi", namespace)), what="cluster status current = desired = 2", timeout=20)
     conds = conditions(status)
     assert conds["ScalingUp"]["status"] == "True" and conds["ProviderError"]["status"] == "False"
     assert status["currentNodes"] == 2 and status["readyNodes"] == 0 and status["queuedRuns"] == 3
-    run = get_status(kubectl, "tr", "c-0", namespace)
-    assert run["phase"] == "Queued" and "waiting for a node being added" in run["message"]
+    run = wait_for(lambda: (lambda s: s if "waiting for a node being added" in s.get("message", "") else None)(
+        get_status(kubectl, "tr", "c-0", namespace)), what="run c-0 waiting for a machine", timeout=20)
+    assert run["phase"] == "Queued" and run["queuePosition"] >= 1
     # Never more than asked for, however often the cluster is reconciled.
     kubectl.run("annotate", "cc", "capi", "-n", namespace, "poke=1")
     assert kubectl.json("get", "md", "md-0", "-n", namespace)["spec"]["replicas"] == 2

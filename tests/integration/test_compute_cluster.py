@@ -47,7 +47,7 @@ def conditions(status: dict) -> dict:
 
 def test_forty_runs_queue_scale_out_to_max_and_back_to_min(kubectl, namespace, operator, node_cleanup):
     kubectl.apply(pool_cluster(namespace), namespace)
-    kubectl.apply([sim_run(f"r-{i:02d}") for i in range(40)], namespace)
+    kubectl.apply([sim_run(f"r-{i:02d}", delay="4s") for i in range(40)], namespace)
 
     # Some run waits in the queue with its position and the reason.
     def a_queued_run():
