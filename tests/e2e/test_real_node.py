@@ -10,7 +10,7 @@ from tests.conftest import wait_for
 from trainyard.local.images import SKLEARN_VERSION
 
 PROBE = r'''
-import json, socket, ssl, sys, urllib.request
+import json, socket, ssl, sys, time, urllib.request
 sa = "/var/run/secrets/kubernetes.io/serviceaccount"
 out = {"kubernetes": socket.gethostbyname("kubernetes.default.svc.cluster.local"),
        "web": socket.gethostbyname(sys.argv[1])}
@@ -18,8 +18,18 @@ ctx = ssl.create_default_context(cafile=f"{sa}/ca.crt")
 req = urllib.request.Request("https://kubernetes.default.svc.cluster.local/version",
                              headers={"Authorization": "Bearer " + open(f"{sa}/token").read()})
 out["api_version"] = json.load(urllib.request.urlopen(req, context=ctx, timeout=10))["gitVersion"]
-with urllib.request.urlopen(f"http://{sys.argv[1]}/hello.txt", timeout=10) as resp:
-    out["web_body"] = resp.read().decode().strip()
+# kube-proxy programs a new Service's rules a moment after its endpoint turns ready: a client
+# retries a refused connection for a bounded while, as any client of a fresh Service must.
+for attempt in range(30):
+    try:
+        with urllib.request.urlopen(f"http://{sys.argv[1]}/hello.txt", timeout=10) as resp:
+            out["web_body"] = resp.read().decode().strip()
+        break
+    except OSError:
+        if attempt == 29:
+            raise
+        time.sleep(1)
+out["web_attempts"] = attempt + 1
 print(json.dumps(out))
 '''
 
