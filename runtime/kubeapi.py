@@ -67,6 +67,28 @@ class KubeTarget:
         return ctx
 
 
+def request(target: "KubeTarget", method: str, url: str, body: dict, content_type: str, *, timeout: float,
+            context: ssl.SSLContext | None = None) -> dict:
+    """One JSON request to the API server with the target's credentials. HTTP errors propagate as
+    urllib's HTTPError so callers can tell a conflict from a failure (see `error_detail`)."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": content_type, "Accept": "application/json"})
+    if target.token_file:
+        req.add_header("Authorization", f"Bearer {target.token_file.read_text().strip()}")
+    ctx = context if context is not None else target.ssl_context()
+    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def error_detail(exc: urllib.error.HTTPError) -> str:
+    """The API server's own message from an error response, else the start of its body."""
+    detail = exc.read().decode(errors="replace")[:300]
+    try:
+        return json.loads(detail).get("message", detail)
+    except ValueError:
+        return detail
+
+
 def run_status_url(api: str, namespace: str, name: str) -> str:
     return f"{api}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURALS[TRAINING_RUN]}/{name}/status"
 
@@ -79,21 +101,10 @@ class StatusPatcher:
         self._ctx = target.ssl_context()
 
     def patch(self, status: dict) -> dict:
-        body = json.dumps({"status": status}).encode()
-        req = urllib.request.Request(self.url, data=body, method="PATCH",
-                                     headers={"Content-Type": "application/merge-patch+json",
-                                              "Accept": "application/json"})
-        if self.target.token_file:
-            req.add_header("Authorization", f"Bearer {self.target.token_file.read_text().strip()}")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self._ctx) as resp:
-                return json.loads(resp.read() or b"{}")
+            return request(self.target, "PATCH", self.url, {"status": status}, "application/merge-patch+json",
+                           timeout=self.timeout, context=self._ctx)
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            try:
-                detail = json.loads(detail).get("message", detail)
-            except ValueError:
-                pass
-            raise KubeError(f"PATCH {self.url}: HTTP {exc.code}: {detail}") from None
+            raise KubeError(f"PATCH {self.url}: HTTP {exc.code}: {error_detail(exc)}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise KubeError(f"PATCH {self.url}: {getattr(exc, 'reason', exc)}") from None

@@ -10,12 +10,10 @@ has completed and its outputs are uploaded: the model waits (SourceRunNotComplet
 from __future__ import annotations
 
 import dataclasses
-import json
 import urllib.error
-import urllib.request
 
 from trainyard.api.constants import API_VERSION, GROUP, PLURALS, REGISTERED_MODEL, VERSION
-from trainyard.runtime.kubeapi import KubeError, KubeTarget
+from trainyard.runtime.kubeapi import KubeError, KubeTarget, error_detail, request
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,33 +48,19 @@ def model_body(name: str, namespace: str, run: str, path: str, *, framework: str
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 
-def _request(target: KubeTarget, method: str, url: str, body: dict, content_type: str, timeout: float) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
-                                 headers={"Content-Type": content_type, "Accept": "application/json"})
-    if target.token_file:
-        req.add_header("Authorization", f"Bearer {target.token_file.read_text().strip()}")
-    with urllib.request.urlopen(req, timeout=timeout, context=target.ssl_context()) as resp:
-        return json.loads(resp.read() or b"{}")
-
-
 def apply(target: KubeTarget, body: dict, *, timeout: float = 10.0) -> dict:
     """Create the model; if it exists, move its spec to `body`'s (a new source: a new version)."""
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     base = f"{target.api}/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURALS[REGISTERED_MODEL]}"
     try:
         try:
-            return _request(target, "POST", base, body, "application/json", timeout)
+            return request(target, "POST", base, body, "application/json", timeout=timeout)
         except urllib.error.HTTPError as exc:
             if exc.code != 409:
                 raise
-        return _request(target, "PATCH", f"{base}/{name}", {"spec": body["spec"]},
-                        "application/merge-patch+json", timeout)
+        return request(target, "PATCH", f"{base}/{name}", {"spec": body["spec"]},
+                       "application/merge-patch+json", timeout=timeout)
     except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:300]
-        try:
-            detail = json.loads(detail).get("message", detail)
-        except ValueError:
-            pass
-        raise KubeError(f"registering model {ns}/{name}: HTTP {exc.code}: {detail}") from None
+        raise KubeError(f"registering model {ns}/{name}: HTTP {exc.code}: {error_detail(exc)}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise KubeError(f"registering model {ns}/{name}: {getattr(exc, 'reason', exc)}") from None
