@@ -9,15 +9,23 @@ import math
 from trainyard.storage import layout
 
 
-def _get(client, bucket: str, key: str) -> bytes | None:
+def open_object(client, bucket: str, key: str):
+    """The object's streaming response, or None when it (or its bucket) does not exist.
+    The caller closes and releases the response."""
     from minio.error import S3Error
 
     try:
-        resp = client.get_object(bucket, key)
+        return client.get_object(bucket, key)
     except S3Error as exc:
         if exc.code in ("NoSuchKey", "NoSuchBucket"):
             return None
         raise
+
+
+def _get(client, bucket: str, key: str) -> bytes | None:
+    resp = open_object(client, bucket, key)
+    if resp is None:
+        return None
     try:
         return resp.read()
     finally:

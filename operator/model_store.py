@@ -17,6 +17,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from trainyard.operator.artifacts import open_object
 from trainyard.storage import layout
 
 CHUNK = 1 << 20
@@ -37,14 +38,9 @@ class Fetched:
 
 def fetch(client, bucket: str, key: str, dest_dir: Path) -> Fetched | None:
     """Download `key` into `dest_dir`, hashing as it arrives. None when the object does not exist."""
-    from minio.error import S3Error
-
-    try:
-        resp = client.get_object(bucket, key)
-    except S3Error as exc:
-        if exc.code in ("NoSuchKey", "NoSuchBucket"):
-            return None
-        raise
+    resp = open_object(client, bucket, key)
+    if resp is None:
+        return None
     digest, size = hashlib.sha256(), 0
     fd, name = tempfile.mkstemp(dir=dest_dir, prefix="artifact-")
     try:
