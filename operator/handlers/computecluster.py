@@ -21,7 +21,7 @@ from trainyard.api import computecluster as cc
 from trainyard.api import conditions as cond
 from trainyard.api.constants import COMPUTE_CLUSTER, GROUP, LABEL_COMPUTE, VERSION
 from trainyard.operator import admission, kube, providers, reconcile_cluster
-from trainyard.operator.handlers.trainingrun import _config, _post, _store
+from trainyard.operator.handlers.context import config, post_event, store
 
 log = logging.getLogger("trainyard.cluster")
 MIN_GAP = 0.2          # seconds between two passes of one cluster
@@ -76,25 +76,29 @@ def _surface(namespace: str, name: str, exc: Exception) -> None:
 def cluster_loop(namespace: str, name: str, stopped, **_) -> None:
     memory = reconcile_cluster.Memory()
     due, last, poked = time.monotonic(), None, True
-    while not stopped:
-        if poked or time.monotonic() >= due:
-            last = time.monotonic()
-            try:
-                delay = reconcile_cluster.reconcile(namespace, name, _config(), _store(), _post, memory,
-                                                    kueue_queue=kueue_queue)
-            except Exception as exc:  # the API hiccuped: retry soon, visibly
-                log.exception("ComputeCluster %s/%s: pass failed", namespace, name)
-                _surface(namespace, name, exc)
-                delay = ERROR_RETRY
-            if delay is None:     # gone, or being deleted: the delete handler takes over
-                return
-            due = last + delay
-        poked = admission.wait(namespace, name, max(0.0, min(due - time.monotonic(), 1.0)),
-                               min_gap=MIN_GAP, since=last)
+    try:
+        while not stopped:
+            if poked or time.monotonic() >= due:
+                last = time.monotonic()
+                try:
+                    delay = reconcile_cluster.reconcile(namespace, name, config(), store(), post_event, memory,
+                                                        kueue_queue=kueue_queue)
+                except Exception as exc:  # the API hiccuped: retry soon, visibly
+                    log.exception("ComputeCluster %s/%s: pass failed", namespace, name)
+                    _surface(namespace, name, exc)
+                    delay = ERROR_RETRY
+                if delay is None:     # gone, or being deleted: the delete handler takes over
+                    return
+                due = last + delay
+            poked = admission.wait(namespace, name, max(0.0, min(due - time.monotonic(), 1.0)),
+                                   min_gap=MIN_GAP, since=last)
+    finally:  # runs read the cluster from the API again, not a copy nobody refreshes
+        admission.drop_cluster(namespace, name)
 
 
+# The pokes are async: they only set a flag, so they never wait behind kopf's thread pool.
 @kopf.on.update(GROUP, VERSION, "computeclusters", field="spec")
-def cluster_changed(namespace: str, name: str, **_) -> None:
+async def cluster_changed(namespace: str, name: str, **_) -> None:
     admission.poke(namespace, name)
 
 
@@ -116,17 +120,17 @@ def cluster_deleted(namespace: str, name: str, body, **_) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "trainingruns")
-def run_event(namespace: str, spec, **_) -> None:
+async def run_event(namespace: str, spec, **_) -> None:
     if spec and spec.get("compute"):
         admission.poke(namespace, spec["compute"])
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_COMPUTE: kopf.PRESENT})
 @kopf.on.event("", "v1", "pods", labels={LABEL_COMPUTE: kopf.PRESENT})
-def child_event(namespace: str, labels, **_) -> None:
+async def child_event(namespace: str, labels, **_) -> None:
     admission.poke(namespace, labels[LABEL_COMPUTE])
 
 
 @kopf.on.event("", "v1", "nodes")
-def node_event(labels, **_) -> None:
+async def node_event(labels, **_) -> None:
     admission.poke_matching(dict(labels or {}))

@@ -8,37 +8,17 @@ Unexpected failures (API or store hiccups) are TemporaryErrors, retried with bac
 
 from __future__ import annotations
 
-import functools
-
 import kopf
 
 from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import GROUP, LABEL_MODEL, VERSION
 from trainyard.operator import reconcile_model, registry
-from trainyard.operator.config import OperatorConfig
-
-
-@functools.lru_cache(maxsize=1)
-def _config() -> OperatorConfig:
-    return OperatorConfig.from_env()
-
-
-@functools.lru_cache(maxsize=1)
-def _store():
-    if not _config().s3_endpoint:
-        return None
-    from trainyard.storage.config import StoreConfig
-
-    return StoreConfig.from_env().client()
-
-
-def _post(body: dict, type: str, reason: str, message: str) -> None:
-    kopf.event(body, type=type, reason=reason, message=message)
+from trainyard.operator.handlers.context import config, post_event, store
 
 
 def _reconcile(namespace: str, name: str):
     try:
-        return reconcile_model.reconcile(namespace, name, _config(), _store(), _post)
+        return reconcile_model.reconcile(namespace, name, config(), store(), post_event)
     except Exception as exc:  # the API or the store hiccuped, or a write raced: retry, visibly
         raise kopf.TemporaryError(f"reconcile of RegisteredModel {namespace}/{name} failed: {exc}", delay=2) from exc
 

@@ -1,41 +1,35 @@
-"""TrainingRun handlers: thin. Every event of a run, its Job or its pods leads to one
-idempotent reconcile of that run (operator/reconcile_run.py)."""
+"""TrainingRun handlers: thin. Every event of a run, its Job or its pods leads to one idempotent
+reconcile of that run (operator/reconcile_run.py).
+
+A run's creation (and resume, and a change of `spec.suspend`) is reconciled in the handler, so
+kopf retries it with backoff and `kubectl describe` shows a failure. The many events of its Job
+and pods only add the run to a work queue (operator/workqueue.py): a burst of them makes one
+reconcile, and kopf's executor is never held up by API calls.
+"""
 
 from __future__ import annotations
-
-import functools
 
 import kopf
 
 from trainyard.api import trainingrun as tr
 from trainyard.api.constants import GROUP, LABEL_RUN, VERSION
 from trainyard.operator import admission, reconcile_run
-from trainyard.operator.config import OperatorConfig
+from trainyard.operator.handlers.context import config, post_event, store
+from trainyard.operator.workqueue import WorkQueue
+
+CHILD_WORKERS = 8
 
 
-@functools.lru_cache(maxsize=1)
-def _config() -> OperatorConfig:
-    return OperatorConfig.from_env()
+def _reconcile_now(namespace: str, name: str) -> None:
+    reconcile_run.reconcile(namespace, name, config(), store(), post_event, gate=admission.ticket_for)
 
 
-@functools.lru_cache(maxsize=1)
-def _store():
-    """The operator's own object-store client (reads manifests and metrics), or None."""
-    cfg = _config()
-    if not cfg.s3_endpoint:
-        return None
-    from trainyard.storage.config import StoreConfig
-
-    return StoreConfig.from_env().client()
-
-
-def _post(body: dict, type: str, reason: str, message: str) -> None:
-    kopf.event(body, type=type, reason=reason, message=message)
+RUNS = WorkQueue(lambda key: _reconcile_now(*key), workers=CHILD_WORKERS, name="trainingrun")
 
 
 def _reconcile(namespace: str, name: str) -> None:
     try:
-        reconcile_run.reconcile(namespace, name, _config(), _store(), _post, gate=admission.ticket_for)
+        _reconcile_now(namespace, name)
     except kopf.PermanentError:
         raise
     except Exception as exc:  # the API or the store hiccuped: retry with backoff, visibly
@@ -61,7 +55,7 @@ def run_safety_net(namespace: str, name: str, **_) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
 @kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
-def child_changed(namespace: str, labels: dict, type: str, **_) -> None:
+async def child_changed(namespace: str, labels: dict, type: str, **_) -> None:
     if type is None:  # the initial listing; the runs' own resume handlers cover it
         return
-    _reconcile(namespace, labels[LABEL_RUN])
+    RUNS.add((namespace, labels[LABEL_RUN]))
