@@ -34,6 +34,7 @@ class _Cluster:
         self.tickets: dict[str, Ticket] = {}
         self.selector: dict[str, str] | None = None
         self.kueue_queue: str | None = None
+        self.body: dict | None = None    # the ComputeCluster as its last pass read it
 
 
 _clusters: dict[tuple[str, str], _Cluster] = {}
@@ -51,9 +52,27 @@ def forget(namespace: str, name: str) -> None:
 
 
 def publish(namespace: str, name: str, tickets: dict[str, Ticket], *, selector: dict[str, str],
-            kueue_queue: str | None) -> None:
+            kueue_queue: str | None, cluster: dict | None = None) -> None:
     c = _get(namespace, name)
     c.tickets, c.selector, c.kueue_queue = dict(tickets), dict(selector), kueue_queue
+    if cluster is not None:
+        c.body = cluster
+
+
+def known_cluster(namespace: str, name: str) -> dict | None:
+    """The ComputeCluster as its daemon last read it (at most one pass old), or None when no
+    pass has run in this process — then read it from the API."""
+    with _guard:
+        c = _clusters.get((namespace, name))
+    return c.body if c is not None else None
+
+
+def drop_cluster(namespace: str, name: str) -> None:
+    """The cluster is gone or being deleted: runs read it from the API again."""
+    with _guard:
+        c = _clusters.get((namespace, name))
+    if c is not None:
+        c.body = None
 
 
 def ticket_for(run: dict, cluster: dict) -> Ticket:

@@ -14,6 +14,8 @@ from kubernetes.client.rest import ApiException
 
 from trainyard.api.constants import GROUP, PLURALS, VERSION
 
+POOL_SIZE = 48
+
 
 @functools.lru_cache(maxsize=1)
 def api_client() -> kubernetes.client.ApiClient:
@@ -21,7 +23,12 @@ def api_client() -> kubernetes.client.ApiClient:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config()
-    return kubernetes.client.ApiClient()
+    cfg = kubernetes.client.Configuration.get_default_copy()
+    # One connection per thread that may call at once (kopf's executor, the work queue, the
+    # admission and creation pools): a smaller pool discards connections, and every new one
+    # costs a TLS handshake on both sides.
+    cfg.connection_pool_maxsize = POOL_SIZE
+    return kubernetes.client.ApiClient(cfg)
 
 
 def core() -> kubernetes.client.CoreV1Api:

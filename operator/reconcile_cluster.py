@@ -202,7 +202,8 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
 
     given = tickets(p, cluster, at_max=bool(decision and decision.at_max),
                     scaling_up=bool(decision and decision.direction == UP), kueue_queue=queue_name)
-    admission.publish(namespace, name, given, selector=selector_of(cluster), kueue_queue=queue_name)
+    admission.publish(namespace, name, given, selector=selector_of(cluster), kueue_queue=queue_name,
+                      cluster=cluster)
     start = [r for r, t in given.items() if t.admitted and r not in snap.jobs]
     _reconcile_runs(namespace, start, given, cfg, store, post_event)
     _refresh_positions(namespace, given, memory, cfg, store, post_event)
