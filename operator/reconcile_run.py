@@ -7,25 +7,19 @@ creation treats "already exists" as success).
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 from typing import Callable
-
-from kubernetes.client.rest import ApiException
 
 from trainyard.api import conditions as cond
 from trainyard.api import trainingrun as tr
 from trainyard.api.constants import COMPUTE_CLUSTER, LABEL_RUN, TRAINING_RUN
-from trainyard.operator import artifacts, credentials, kube, names
+from trainyard.operator import admission, artifacts, identity, kube, names
 from trainyard.operator.admission import Ticket
-from trainyard.operator.builders.access import (build_role, build_role_binding, build_service_account,
-                                                build_store_secret)
 from trainyard.operator.builders.job import build_job
 from trainyard.operator.config import OperatorConfig
 from trainyard.operator.run_status import Observed, derive, transition
 
 log = logging.getLogger("trainyard.run")
-_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="trainyard-create")
 
 # Status keys the run's own pod writes (live metrics); the operator only fills them at the end.
 POD_OWNED = ("metrics", "primaryMetric")
@@ -40,31 +34,6 @@ def status_patch(old: dict, new: dict) -> dict:
     patch = {k: v for k, v in new.items() if old.get(k) != v}
     patch.update({k: None for k in old if k not in new and k not in POD_OWNED})
     return patch
-
-
-def _ensure_store_secret(run: dict, cfg: OperatorConfig) -> None:
-    ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
-    try:
-        kube.core().read_namespaced_secret(names.run_secret(name), ns)
-        return
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-    creds = credentials.mint(cfg.s3_endpoint, cfg.s3_access_key, cfg.s3_secret_key,
-                             credentials.run_policy(run, cfg.s3_bucket), credentials.duration_for(run))
-    if not creds.scoped:
-        log.warning("the object store has no STS: run %s/%s gets the operator's unscoped credentials", ns, name)
-    kube.create_if_absent(build_store_secret(run, cfg, creds.access_key, creds.secret_key, creds.session_token))
-
-
-def _ensure_access(run: dict, cfg: OperatorConfig) -> None:
-    """ServiceAccount/Role/RoleBinding for live metrics, and the object-store Secret, created
-    concurrently (they are independent; the Job needs all of them before its pod can start)."""
-    jobs = [lambda o=o: kube.create_if_absent(o)
-            for o in (build_service_account(run), build_role(run), build_role_binding(run))]
-    jobs.append(lambda: _ensure_store_secret(run, cfg))
-    for future in [_POOL.submit(j) for j in jobs]:
-        future.result()
 
 
 def _final_artifacts(run: dict, job: dict | None, pods: list[dict], cfg: OperatorConfig,
@@ -93,7 +62,8 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
         job_name = names.job_name(name)
         if tr.is_terminal(old.get("conditions")) and old.get("outputs") is not None:
             return old
-        cluster = kube.get_custom(COMPUTE_CLUSTER, namespace, run["spec"]["compute"])
+        compute = run["spec"]["compute"]
+        cluster = admission.known_cluster(namespace, compute) or kube.get_custom(COMPUTE_CLUSTER, namespace, compute)
         job = kube.get_job(namespace, job_name)
         created = False
         ticket = None
@@ -101,7 +71,7 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
                 and not tr.is_terminal(old.get("conditions")):
             ticket = gate(run, cluster) if gate else None
             if ticket is None or ticket.admitted:
-                _ensure_access(run, cfg)
+                identity.ensure(run, cfg, starting=True)
                 job = kube.create_job(build_job(run, cluster, cfg, kueue_queue=ticket and ticket.kueue_queue))
                 created = True
         pods = kube.list_pods(namespace, f"{LABEL_RUN}={name}") if job and not created else []
@@ -123,7 +93,21 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
                 post_event(run, "Warning" if warning else "Normal", reason, f"{phase}: {message}"[:1000])
         if job is not None and _must_stop(new, job):
             kube.delete_job(namespace, job_name)
+        if tr.is_terminal(new.get("conditions")):
+            identity.forget(run)
+        elif ticket is not None and not ticket.admitted:
+            _prepare(run, cfg)
         return new
+
+
+def _prepare(run: dict, cfg: OperatorConfig) -> None:
+    """A queued run gets its identity now, so that its start is only its Job. Best effort: the
+    start makes whatever is missing."""
+    try:
+        identity.ensure(run, cfg, starting=False)
+    except Exception as exc:
+        log.warning("could not prepare the identity of queued run %s/%s (its start will): %s",
+                    run["metadata"]["namespace"], run["metadata"]["name"], exc)
 
 
 def _must_stop(status: dict, job: dict) -> bool:

@@ -47,8 +47,11 @@ def build_role_binding(run: dict) -> dict:
     }
 
 
+CREDENTIALS_EXPIRE = "trainyard.dev/credentials-expire"   # annotation: when the Secret's keys stop working
+
+
 def build_store_secret(run: dict, cfg: OperatorConfig, access_key: str, secret_key: str,
-                       session_token: str = "") -> dict:
+                       session_token: str = "", expires: str | None = None) -> dict:
     """Object-store settings for the run's pod. `access_key`/`secret_key` are what the pod may use:
     credentials scoped to this run where the store issues them (see operator/credentials.py)."""
     data = {
@@ -59,8 +62,11 @@ def build_store_secret(run: dict, cfg: OperatorConfig, access_key: str, secret_k
     }
     if session_token:
         data["TRAINYARD_S3_SESSION_TOKEN"] = session_token
+    meta = _meta(run, names.run_secret(run["metadata"]["name"]))
+    if expires:
+        meta["annotations"] = {CREDENTIALS_EXPIRE: expires}
     return {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": _meta(run, names.run_secret(run["metadata"]["name"])),
+        "metadata": meta,
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
