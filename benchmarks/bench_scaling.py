@@ -139,6 +139,28 @@ class Recorder:
                 out.append(max(0.0, self.job_added[run] - max(f, submitted[run])))
         return out
 
+    def node_phases(self) -> dict[str, float]:
+        """Where a node's seconds go, summed over the nodes that were added and removed: added ->
+        Ready, Ready -> first pod bound, first bound -> last pod done (busy span), last done ->
+        deleted (the idle tail)."""
+        pods: dict[str, list[str]] = {}
+        for run, node in self.pod_node.items():
+            pods.setdefault(node, []).append(run)
+        out = {"nodes": 0, "to_ready": 0.0, "to_first_pod": 0.0, "busy_span": 0.0, "idle_tail": 0.0, "pods": 0}
+        for node, added in self.node_added.items():
+            runs = [r for r in pods.get(node, []) if r in self.pod_done]
+            if node not in self.node_deleted or node not in self.node_ready or not runs:
+                continue
+            first = min(self.pod_bound_at[r] for r in runs)
+            last = max(self.pod_done[r] for r in runs)
+            out["nodes"] += 1
+            out["pods"] += len(runs)
+            out["to_ready"] += self.node_ready[node] - added
+            out["to_first_pod"] += first - self.node_ready[node]
+            out["busy_span"] += last - first
+            out["idle_tail"] += self.node_deleted[node] - last
+        return out
+
     def node_seconds(self, start: float, end: float) -> float:
         total = 0.0
         for node, added in self.node_added.items():
@@ -223,7 +245,7 @@ def run_mode(api, env, kubectl, mode: str, work: list[int], waves: int, gap: flo
                 "makespan": end - start,
                 "node_seconds": (MAX_NODES * (end - start)) if mode == "fixed" else rec.node_seconds(start, tail_end),
                 "node_seconds_to_last_run": rec.node_seconds(start, end),
-                "peak_nodes": len(rec.node_added), "latency": lat}
+                "peak_nodes": len(rec.node_added), "latency": lat, "phases": rec.node_phases()}
     finally:
         rec.stop()
         op.terminate()
@@ -300,8 +322,14 @@ def report(work: list[int], results: list[dict]) -> None:
     print("goals: makespan <= 1.15x ideal: {:.2f}x; node-seconds <= 0.6x fixed: {:.2f}x; latency p95/max <= 2 s: "
           "{:.2f}/{:.2f} s".format(auto["makespan"] / ideal, auto["node_seconds"] / fixed["node_seconds"],
                                    pct(auto["latency"], 0.95), max(auto["latency"] or [float("nan")])))
+    ph = auto["phases"]
+    if ph["nodes"]:
+        n = ph["nodes"]
+        print(f"autoscaled nodes' seconds, mean over {n} added and removed ({ph['pods'] / n:.1f} runs each): "
+              f"added->Ready {ph['to_ready'] / n:.2f}, Ready->first run {ph['to_first_pod'] / n:.2f}, "
+              f"busy span {ph['busy_span'] / n:.2f}, last run done->removed {ph['idle_tail'] / n:.2f}")
     print(json.dumps({r["mode"]: {k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()
-                                  if k not in ("arrivals", "latency", "start")} for r in results}))
+                                  if k not in ("arrivals", "latency", "start", "phases")} for r in results}))
 
 
 if __name__ == "__main__":

@@ -88,6 +88,11 @@ def test_the_whole_job_as_data():
                         {"key": "trainyard.dev/spot", "operator": "Exists", "effect": "NoSchedule"},
                         {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"},
                     ],
+                    # A pool that scales packs its runs onto busy nodes so idle ones can go.
+                    "affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 100, "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": {"trainyard.dev/compute": "cpu-cluster"}},
+                            "topologyKey": "kubernetes.io/hostname"}}]}},
                 },
             },
         },
@@ -108,7 +113,7 @@ def test_configmap_source_is_mounted_for_the_stage_step_only():
     assert {"name": "source", "mountPath": "/trainyard/source", "readOnly": True} in pod["initContainers"][0]["volumeMounts"]
     assert all(m["name"] != "source" for m in pod["containers"][0]["volumeMounts"])
     assert {"name": "TRAINYARD_SOURCE_DIR", "value": "/trainyard/source"} in pod["containers"][0]["env"]
-    assert "nodeSelector" not in pod and "tolerations" not in pod
+    assert "nodeSelector" not in pod and "tolerations" not in pod and "affinity" not in pod
     assert pod["containers"][0]["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
 
 
@@ -148,3 +153,9 @@ def test_names_are_dns_safe_and_bounded():
     assert len(names.run_service_account(long)) <= 63 and names.run_service_account(long).endswith("-run")
     assert names.safe_name("Weird_Name") != names.safe_name("weird-name")
     assert names.safe_name("x" * 80, "store") != names.safe_name("x" * 79 + "y", "store")
+
+
+def test_a_static_pool_is_left_to_the_schedulers_spreading():
+    static = {**CLUSTER, "spec": {**CLUSTER["spec"], "provider": {"type": "static"}}}
+    assert "affinity" not in job.build_job(run(), static, CFG)["spec"]["template"]["spec"]
+    assert job.packing({"metadata": {"name": "c"}, "spec": {"provider": {"type": "clusterAPI"}}}) is not None
