@@ -2,7 +2,9 @@
 position of the others, and which demand no node (present or coming) can hold.
 
 Packing is first-fit over the Ready nodes' free capacity (allocatable minus the requests of every
-pod already bound there), in queue order: higher `spec.priority` first, then FIFO by creation time.
+pod already bound there), then over the nodes being added, in queue order: higher `spec.priority`
+first, then FIFO by creation time. A run that fits a node being added starts at once; its pod waits
+for the node.
 The queue is strict: once a run does not fit, no later run overtakes it (a big run is never
 starved by a stream of small ones) — except a run that no node of the cluster could ever hold,
 which is reported and skipped rather than blocking the queue for ever.
@@ -134,6 +136,11 @@ def plan(runs: Iterable[RunView], nodes: Iterable[NodeView], *, node_capacity: R
             where = _first_fit(free, r.request)
             if where:
                 busy.add(where)
+                admitted.append(r.name)
+                continue
+            if _first_fit(coming, r.request):
+                # Room on a node being added: start it now and let its pod wait for the node, as
+                # the cluster autoscaler does — no pass stands between the node's Ready and the run.
                 admitted.append(r.name)
                 continue
             blocked = True

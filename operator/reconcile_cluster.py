@@ -41,7 +41,8 @@ class Memory:
     """What one cluster's daemon keeps between passes."""
 
     written: dict = dataclasses.field(default_factory=dict)   # run -> (Ticket, monotonic time written)
-    last_scale: float | None = None
+    last_scale: float | None = None       # any scaling (status.lastScaleTime)
+    last_scale_up: float | None = None    # the cooldown counts from here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,12 +195,28 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
     p = plan(runs, observed.nodes, node_capacity=capacity, pending_nodes=observed.pending, admit=not queue_name)
 
     last_scale = memory.last_scale if memory.last_scale is not None else parse_time(old.get("lastScaleTime"))
+    # After a restart only status.lastScaleTime is known: take it as a scale-up (the cautious reading).
+    last_up = memory.last_scale_up if memory.last_scale else last_scale
     idle = track_idle(previous_idle(old), p.busy, [n.name for n in observed.nodes], now)
     pool = PoolSpec.from_spec(cluster["spec"], capacity, can_scale=provider is not None and provider.can_scale)
     states = [NodeState(n.name, n.name in p.busy, idle.get(n.name), n.ready, n.removable) for n in observed.nodes]
-    decision = decide(pool, states, p.unmet, now=now, last_scale=last_scale, pending=observed.pending,
+    decision = decide(pool, states, p.unmet, now=now, last_scale_up=last_up, pending=observed.pending,
                       unbound=p.unbound + len(p.admit)) if provider is not None else None
 
+    # Nodes first: a run admitted onto a node being added then has its pod created once the node
+    # exists, not before (the scheduler would back an unschedulable pod off for a second or more).
+    if decision is not None and decision.changed:
+        try:
+            provider.scale(cluster, decision.desired, decision.remove, observed)
+            memory.last_scale = last_scale = now
+            if decision.direction == UP:
+                memory.last_scale_up = last_up = now
+            log.info("ComputeCluster %s/%s: %s", namespace, name, decision.message)
+            if decision.direction == UP:   # runs that fit the nodes just asked for start in this pass
+                asked = observed.pending + max(0, decision.desired - len(observed.nodes) - observed.pending)
+                p = plan(runs, observed.nodes, node_capacity=capacity, pending_nodes=asked, admit=not queue_name)
+        except ProviderError as exc:
+            provider_error = str(exc)
     given = tickets(p, cluster, at_max=bool(decision and decision.at_max),
                     scaling_up=bool(decision and decision.direction == UP), kueue_queue=queue_name)
     admission.publish(namespace, name, given, selector=selector_of(cluster), kueue_queue=queue_name,
@@ -208,13 +225,6 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
     _reconcile_runs(namespace, start, given, cfg, store, post_event)
     _refresh_positions(namespace, given, memory, cfg, store, post_event)
 
-    if decision is not None and decision.changed:
-        try:
-            provider.scale(cluster, decision.desired, decision.remove, observed)
-            memory.last_scale = last_scale = now
-            log.info("ComputeCluster %s/%s: %s", namespace, name, decision.message)
-        except ProviderError as exc:
-            provider_error = str(exc)
     queued = sum(1 for r in runs if r.state == QUEUED and r.name not in start)
     facts = Facts(observed if provider is not None else None, p, decision, idle, queued,
                   len(runs) - queued, last_scale, provider_error)
@@ -228,7 +238,7 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
                 or any(not n.ready for n in observed.nodes))
     if settling:
         return BUSY_RECHECK
-    return next_check_in(pool, states, now=now, last_scale=last_scale, default=IDLE_RECHECK)
+    return next_check_in(pool, states, now=now, last_scale_up=last_up, default=IDLE_RECHECK)
 
 
 def _reconcile_runs(namespace: str, names_: list[str], given: dict, cfg, store, post_event) -> None:

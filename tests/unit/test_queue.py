@@ -17,6 +17,10 @@ def queued(name, created, priority=0, request=ONE):
     return RunView(name, request, QUEUED, created, priority)
 
 
+def admitted(name, created):
+    return RunView(name, ONE, ADMITTED, created)
+
+
 def test_parse_quantities():
     assert parse_res({"cpu": "500m", "memory": "1Gi"}) == Res(500, 1 << 30, 0)
     assert parse_res({"cpu": 2, "memory": "7Gi", "pods": 110}) == Res(2000, 7 << 30, 110)
@@ -60,12 +64,26 @@ def test_bound_and_admitted_runs_hold_their_place():
     assert p.admit == ("next",) and p.unbound == 1 and p.busy == {"a", "b"}
 
 
-def test_nodes_not_ready_yet_absorb_demand_without_admitting():
+def test_runs_that_fit_nodes_being_added_start_now_and_the_rest_is_unmet():
     runs = [queued("r0", "0"), queued("r1", "1"), queued("r2", "2")]
     p = plan(runs, [node("a", ready=False)], node_capacity=NODE, pending_nodes=0)
-    assert p.admit == () and p.waiting_for_new_nodes == ("r0", "r1") and p.unmet == (ONE,)
+    assert p.admit == ("r0", "r1") and p.positions == {"r2": 1} and p.unmet == (ONE,)
     p = plan(runs, [], node_capacity=NODE, pending_nodes=2)
-    assert p.waiting_for_new_nodes == ("r0", "r1", "r2") and p.unmet == ()
+    assert p.admit == ("r0", "r1", "r2") and p.unmet == () and p.positions == {}
+
+
+def test_admitted_runs_hold_their_place_on_a_node_being_added():
+    # Next pass: r0 and r1 have Jobs whose pods wait for node a; nothing more is asked for them.
+    runs = [admitted("r0", "0"), admitted("r1", "1"), queued("r2", "2")]
+    p = plan(runs, [node("a", ready=False)], node_capacity=NODE)
+    assert p.admit == () and p.unmet == (ONE,) and p.unbound == 2
+
+
+def test_behind_a_blocked_run_the_queue_waits_for_nodes_being_added():
+    big = RunView("big", Res(3000, 1 << 30, 1), QUEUED, "0")
+    p = plan([big, queued("r1", "1")], [node("a", ready=False)], node_capacity=Res(4000, 8 << 30, 110),
+             pending_nodes=0)
+    assert p.admit == () and p.positions == {"big": 1, "r1": 2}
 
 
 def test_cordoned_nodes_take_nothing():
