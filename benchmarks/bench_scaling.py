@@ -146,9 +146,13 @@ class Recorder:
         pods: dict[str, list[str]] = {}
         for run, node in self.pod_node.items():
             pods.setdefault(node, []).append(run)
-        out = {"nodes": 0, "to_ready": 0.0, "to_first_pod": 0.0, "busy_span": 0.0, "idle_tail": 0.0, "pods": 0}
+        out = {"nodes": 0, "to_ready": 0.0, "to_first_pod": 0.0, "busy_span": 0.0, "idle_tail": 0.0, "pods": 0,
+               "unused": 0, "unused_seconds": 0.0}
         for node, added in self.node_added.items():
             runs = [r for r in pods.get(node, []) if r in self.pod_done]
+            if node in self.node_deleted and not pods.get(node):
+                out["unused"] += 1
+                out["unused_seconds"] += self.node_deleted[node] - added
             if node not in self.node_deleted or node not in self.node_ready or not runs:
                 continue
             first = min(self.pod_bound_at[r] for r in runs)
@@ -327,7 +331,8 @@ def report(work: list[int], results: list[dict]) -> None:
         n = ph["nodes"]
         print(f"autoscaled nodes' seconds, mean over {n} added and removed ({ph['pods'] / n:.1f} runs each): "
               f"added->Ready {ph['to_ready'] / n:.2f}, Ready->first run {ph['to_first_pod'] / n:.2f}, "
-              f"busy span {ph['busy_span'] / n:.2f}, last run done->removed {ph['idle_tail'] / n:.2f}")
+              f"busy span {ph['busy_span'] / n:.2f}, last run done->removed {ph['idle_tail'] / n:.2f}; "
+              f"{ph['unused']} node(s) removed without running anything ({ph['unused_seconds']:.0f} node-s)")
     print(json.dumps({r["mode"]: {k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()
                                   if k not in ("arrivals", "latency", "start", "phases")} for r in results}))
 

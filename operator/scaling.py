@@ -7,8 +7,10 @@ Rules (AmlCompute's, plus the usual autoscaler guards):
   by as many nodes as first-fit packing of that demand needs, capped at maxNodes and maxScaleStep;
 - never below minNodes, never above maxNodes;
 - scale down a node only after it has been idle for idleSecondsBeforeScaleDown (new work resets
-  the timer), only when no demand is waiting, not within scaleCooldownSeconds of the last scaling,
-  and by at most maxScaleStep nodes at a time;
+  the timer), only when no demand is waiting, not within scaleCooldownSeconds of the last scale-up
+  (as the cluster autoscaler's scale-down-delay-after-add: nodes just added are not judged before
+  work reaches them; one scale-down does not hold up the next, nodes idle long enough go as they
+  come), and by at most maxScaleStep nodes at a time;
 - never remove a node that runs (or is reserved for) a pod of ours, nor one the provider does not
   own; never scale down while an admitted pod is not bound yet (it may land on any node).
 """
@@ -72,7 +74,7 @@ def track_idle(previous: dict[str, float | None], busy: Iterable[str], names: It
 
 
 def decide(spec: PoolSpec, nodes: Iterable[NodeState], unmet: Iterable[Res], *, now: float,
-           last_scale: float | None, pending: int = 0, unbound: int = 0) -> Decision:
+           last_scale_up: float | None, pending: int = 0, unbound: int = 0) -> Decision:
     """`pending`: nodes asked of the provider that do not exist yet (they count as current).
     `unbound`: admitted runs whose pod the scheduler has not placed yet."""
     nodes, unmet = list(nodes), list(unmet)
@@ -101,9 +103,9 @@ def decide(spec: PoolSpec, nodes: Iterable[NodeState], unmet: Iterable[Res], *, 
                         message=f"queued runs wait: the pool is at maxNodes={spec.max_nodes}")
     if unbound or pending:
         return Decision(current, reason="Settling", message="waiting for nodes and pods to settle")
-    if last_scale is not None and now - last_scale < spec.cooldown_seconds:
+    if last_scale_up is not None and now - last_scale_up < spec.cooldown_seconds:
         return Decision(current, reason="Cooldown",
-                        message=f"no scale-down within scaleCooldownSeconds={spec.cooldown_seconds:g} of the last scaling")
+                        message=f"no scale-down within scaleCooldownSeconds={spec.cooldown_seconds:g} of the last scale-up")
     idle = [n for n in removable if n.idle_since is not None and now - n.idle_since >= spec.idle_seconds]
     drop = _oldest_idle(idle, min(current - spec.min_nodes, spec.max_step), now)
     if drop:
@@ -119,13 +121,13 @@ def _oldest_idle(nodes: list[NodeState], count: int, now: float) -> list[str]:
     return [n.name for n in ordered[:count]]
 
 
-def next_check_in(spec: PoolSpec, nodes: Iterable[NodeState], *, now: float, last_scale: float | None,
+def next_check_in(spec: PoolSpec, nodes: Iterable[NodeState], *, now: float, last_scale_up: float | None,
                   default: float) -> float:
     """Seconds until the policy could decide differently with no new event: the earliest idle timer
     or cooldown to expire."""
     times = [n.idle_since + spec.idle_seconds - now for n in nodes
              if n.removable and not n.busy and n.idle_since is not None]
-    if last_scale is not None:
-        times.append(last_scale + spec.cooldown_seconds - now)
+    if last_scale_up is not None:
+        times.append(last_scale_up + spec.cooldown_seconds - now)
     times = [t for t in times if t > 0]
     return min([default, *times]) if times else default

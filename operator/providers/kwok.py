@@ -5,6 +5,7 @@ capacity planning. Nodes it creates carry the cluster's labels, so it only ever 
 
 from __future__ import annotations
 
+import concurrent.futures
 import secrets
 
 from kubernetes.client.rest import ApiException
@@ -19,6 +20,7 @@ from trainyard.operator.providers.base import Observation, ProviderError, node_v
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 DEFAULT_CAPACITY = {"cpu": "4", "memory": "16Gi", "pods": 110}
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="trainyard-kwok")
 
 
 def node_name(cluster: dict, suffix: str) -> str:
@@ -58,11 +60,13 @@ class KwokProvider:
         return Observation(views, len(views))
 
     def scale(self, cluster: dict, desired: int, remove: tuple[str, ...], observed: Observation) -> None:
-        gone = [n for n in remove if _drain_and_delete(n, cluster["metadata"]["namespace"])]
+        # Nodes are independent: drain and delete, or create, them concurrently.
+        ns = cluster["metadata"]["namespace"]
+        gone = [n for n, ok in zip(remove, _POOL.map(lambda n: _drain_and_delete(n, ns), remove)) if ok]
         missing = desired - (len(observed.nodes) - len(gone))
+        manifests = [node_manifest(cluster, node_name(cluster, secrets.token_hex(3))) for _ in range(max(0, missing))]
         try:
-            for _ in range(max(0, missing)):
-                kube.core().create_node(node_manifest(cluster, node_name(cluster, secrets.token_hex(3))))
+            list(_POOL.map(kube.core().create_node, manifests))
         except ApiException as exc:
             raise ProviderError(f"creating a simulated node failed: {exc.status} {exc.reason}") from exc
 

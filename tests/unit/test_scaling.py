@@ -26,7 +26,7 @@ def idle(name, since):
 
 T = 1000.0
 CASES = [
-    # id, spec, nodes, unmet, last_scale, pending, unbound -> (desired, remove, direction, reason)
+    # id, spec, nodes, unmet, last_scale_up, pending, unbound -> (desired, remove, direction, reason)
     ("scale-from-zero", SPEC, [], [RUN] * 3, None, 0, 0, (2, (), UP, "QueuedDemand")),
     ("scale-from-zero-capped-by-max", SPEC, [], [RUN] * 30, None, 0, 0, (5, (), UP, "QueuedDemand")),
     ("max-step", spec(max_step=2), [], [RUN] * 30, None, 0, 0, (2, (), UP, "QueuedDemand")),
@@ -38,7 +38,7 @@ CASES = [
      (1, ("a",), DOWN, "IdleNodes")),
     ("idle-long-enough", SPEC, [idle("a", T - 61), busy("b")], [], None, 0, 0, (1, ("a",), DOWN, "IdleNodes")),
     ("idle-not-long-enough", SPEC, [idle("a", T - 59)], [], None, 0, 0, (1, (), None, "Steady")),
-    ("cooldown-blocks-scale-down", SPEC, [idle("a", T - 600)], [], T - 10, 0, 0, (1, (), None, "Cooldown")),
+    ("cooldown-after-scale-up-blocks-scale-down", SPEC, [idle("a", T - 600)], [], T - 10, 0, 0, (1, (), None, "Cooldown")),
     ("cooldown-over", SPEC, [idle("a", T - 600)], [], T - 31, 0, 0, (0, ("a",), DOWN, "IdleNodes")),
     ("scale-down-step-cap", spec(max_step=2), [idle(n, T - 600) for n in "abcd"], [], None, 0, 0,
      (2, ("a", "b"), DOWN, "IdleNodes")),
@@ -60,13 +60,13 @@ CASES = [
 @pytest.mark.parametrize("pool,nodes,unmet,last,pending,unbound,want", [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_decide(pool, nodes, unmet, last, pending, unbound, want):
-    d = decide(pool, nodes, unmet, now=T, last_scale=last, pending=pending, unbound=unbound)
+    d = decide(pool, nodes, unmet, now=T, last_scale_up=last, pending=pending, unbound=unbound)
     assert (d.desired, d.remove, d.direction, d.reason) == want, d.message
 
 
 def test_at_max_is_reported_when_demand_exceeds_max():
-    assert decide(SPEC, [], [RUN] * 30, now=T, last_scale=None).at_max
-    assert not decide(SPEC, [], [RUN] * 2, now=T, last_scale=None).at_max
+    assert decide(SPEC, [], [RUN] * 30, now=T, last_scale_up=None).at_max
+    assert not decide(SPEC, [], [RUN] * 2, now=T, last_scale_up=None).at_max
 
 
 def test_idle_timer_is_reset_by_new_work():
@@ -78,7 +78,7 @@ def test_idle_timer_is_reset_by_new_work():
     again = track_idle(worked, busy=[], names=["a"], now=170)
     assert again == {"a": 170}
     # 60 s after first idle but only 10 s after the new work ended: not removed.
-    d = decide(SPEC, [idle("a", again["a"])], [], now=180, last_scale=None)
+    d = decide(SPEC, [idle("a", again["a"])], [], now=180, last_scale_up=None)
     assert d.remove == () and d.reason == "Steady"
 
 
@@ -90,13 +90,12 @@ def test_flapping_demand_does_not_flap_the_pool():
         now = T + t
         demand = [RUN] * 4 if (t // 5) % 2 == 0 else []
         states = [NodeState(n, busy=bool(demand), idle_since=None if demand else now - 5) for n in nodes]
-        d = decide(SPEC, states, demand if not nodes else [], now=now, last_scale=last)
+        d = decide(SPEC, states, demand if not nodes else [], now=now, last_scale_up=last)
         if d.direction == UP:
             nodes = nodes + [f"n{len(nodes) + i}" for i in range(d.desired - len(nodes))]
             last = now
         elif d.direction == DOWN:
             nodes = [n for n in nodes if n not in d.remove]
-            last = now
         history.append(len(nodes))
     assert history[0] == 2 and set(history) == {2}, history
 
@@ -105,14 +104,14 @@ def test_spot_pool_replaces_a_reclaimed_node():
     """A spot node vanished under a run: its pod is pending again (unmet demand) and minNodes=2 is
     short by one; the policy adds a node back."""
     pool = spec(min_nodes=2)
-    d = decide(pool, [busy("a")], [RUN], now=T, last_scale=T - 1)
+    d = decide(pool, [busy("a")], [RUN], now=T, last_scale_up=T - 1)
     assert (d.desired, d.direction) == (2, UP)
-    d = decide(pool, [busy("a")], [], now=T, last_scale=T - 1)
+    d = decide(pool, [busy("a")], [], now=T, last_scale_up=T - 1)
     assert (d.desired, d.direction, d.reason) == (2, UP, "BelowMinNodes")
 
 
 def test_next_check_is_the_earliest_timer():
     nodes = [idle("a", T - 50), busy("b")]
-    assert next_check_in(SPEC, nodes, now=T, last_scale=None, default=30) == 10
-    assert next_check_in(SPEC, nodes, now=T, last_scale=T - 25, default=30) == 5
-    assert next_check_in(SPEC, [busy("b")], now=T, last_scale=None, default=30) == 30
+    assert next_check_in(SPEC, nodes, now=T, last_scale_up=None, default=30) == 10
+    assert next_check_in(SPEC, nodes, now=T, last_scale_up=T - 25, default=30) == 5
+    assert next_check_in(SPEC, [busy("b")], now=T, last_scale_up=None, default=30) == 30
