@@ -35,6 +35,7 @@ class _Cluster:
         self.selector: dict[str, str] | None = None
         self.kueue_queue: str | None = None
         self.body: dict | None = None    # the ComputeCluster as its last pass read it
+        self.ended: set[str] = set()     # runs whose pod was seen Succeeded or Failed
 
 
 _clusters: dict[tuple[str, str], _Cluster] = {}
@@ -90,6 +91,22 @@ def ticket_for(run: dict, cluster: dict) -> Ticket:
 
 def poke(namespace: str, name: str) -> None:
     _get(namespace, name).wake.set()
+
+
+def pod_ended(namespace: str, name: str, run: str) -> None:
+    """A pod of `run` finished. Until the Job controller and the run's status say so too (up to a
+    second later), the run would look admitted-but-unbound: demand for a slot it no longer needs."""
+    c = _get(namespace, name)
+    with _guard:
+        c.ended.add(run)
+
+
+def ended_runs(namespace: str, name: str, live: set[str]) -> frozenset[str]:
+    """The runs whose pod ended, among `live` (forgetting the others)."""
+    c = _get(namespace, name)
+    with _guard:
+        c.ended &= live
+        return frozenset(c.ended)
 
 
 def poke_matching(labels: dict[str, str]) -> None:

@@ -89,11 +89,14 @@ def our_pods(snap: Snapshot) -> list[dict]:
             and (p["metadata"].get("labels") or {}).get(LABEL_COMPUTE) == meta["name"]]
 
 
-def run_views(snap: Snapshot) -> list[RunView]:
-    """The live runs of the cluster (terminal, canceled and finished ones hold nothing)."""
-    bound = {}
+def run_views(snap: Snapshot, ended: frozenset[str] = frozenset()) -> list[RunView]:
+    """The live runs of the cluster (terminal, canceled and finished ones hold nothing). `ended`:
+    runs whose pod was seen finished — with no live pod they hold nothing either, even before
+    their Job and status say so."""
+    bound, alive = {}, set()
     for p in our_pods(snap):
         run = p["metadata"]["labels"].get(LABEL_RUN)
+        alive.add(run)
         if p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp"):
             bound[run] = p["spec"]["nodeName"]
     views = []
@@ -102,7 +105,7 @@ def run_views(snap: Snapshot) -> list[RunView]:
         if spec.get("suspend") or tr.is_terminal((r.get("status") or {}).get("conditions")):
             continue
         job = snap.jobs.get(name)
-        if job is not None and _finished(job):
+        if job is not None and (_finished(job) or name in ended and name not in alive):
             continue
         if job is None or (job.get("spec") or {}).get("suspend"):
             state = QUEUED
@@ -190,7 +193,8 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
     lost = [p for p in preemption.lost_pods(ours, present) if preemption.fail_lost_pod(p, cond.now_rfc3339())]
     observed = with_usage(observed, snap.pods, ours)
     capacity = node_capacity(cluster, observed.nodes)
-    runs = run_views(snap)
+    live = {r["metadata"]["name"] for r in snap.runs if not tr.is_terminal((r.get("status") or {}).get("conditions"))}
+    runs = run_views(snap, admission.ended_runs(namespace, name, live))
     queue_name = kueue_queue(cluster)
     p = plan(runs, observed.nodes, node_capacity=capacity, pending_nodes=observed.pending, admit=not queue_name)
 

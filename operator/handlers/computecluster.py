@@ -19,7 +19,7 @@ from kubernetes.client.rest import ApiException
 
 from trainyard.api import computecluster as cc
 from trainyard.api import conditions as cond
-from trainyard.api.constants import COMPUTE_CLUSTER, GROUP, LABEL_COMPUTE, VERSION
+from trainyard.api.constants import COMPUTE_CLUSTER, GROUP, LABEL_COMPUTE, LABEL_RUN, VERSION
 from trainyard.operator import admission, kube, providers, reconcile_cluster
 from trainyard.operator.handlers.context import config, post_event, store
 
@@ -127,7 +127,10 @@ async def run_event(namespace: str, spec, **_) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_COMPUTE: kopf.PRESENT})
 @kopf.on.event("", "v1", "pods", labels={LABEL_COMPUTE: kopf.PRESENT})
-async def child_event(namespace: str, labels, **_) -> None:
+async def child_event(namespace: str, labels, status, resource, **_) -> None:
+    if resource.plural == "pods" and (status or {}).get("phase") in ("Succeeded", "Failed") \
+            and labels.get(LABEL_RUN):
+        admission.pod_ended(namespace, labels[LABEL_COMPUTE], labels[LABEL_RUN])
     admission.poke(namespace, labels[LABEL_COMPUTE])
 
 
