@@ -76,10 +76,14 @@ def test_cluster_api_provider_patches_replicas_and_reads_ready(kubectl, namespac
         get_status(kubectl, "cc", "capi", namespace)), what="cluster status current = desired = 2", timeout=20)
     conds = conditions(status)
     assert conds["ScalingUp"]["status"] == "True" and conds["ProviderError"]["status"] == "False"
-    assert status["currentNodes"] == 2 and status["readyNodes"] == 0 and status["queuedRuns"] == 3
-    run = wait_for(lambda: (lambda s: s if "waiting for a node being added" in s.get("message", "") else None)(
-        get_status(kubectl, "tr", "c-0", namespace)), what="run c-0 waiting for a machine", timeout=20)
-    assert run["phase"] == "Queued" and run["queuePosition"] >= 1
+    assert status["currentNodes"] == 2 and status["readyNodes"] == 0
+    # The runs fit the machines being added, so they start at once (as with the cluster
+    # autoscaler): each has its Job, and its pod waits for a machine; the run says Queued.
+    wait_for(lambda: len(kubectl.json("get", "jobs", "-n", namespace)["items"]) == 3, what="three Jobs", timeout=20)
+    run = wait_for(lambda: (lambda s: s if s.get("jobName") and s.get("phase") == "Queued" else None)(
+        get_status(kubectl, "tr", "c-0", namespace)), what="run c-0 waiting for a machine", timeout=30)
+    assert conditions(run)["Queued"]["reason"] == "WaitingForCapacity" and "queuePosition" not in run
+    assert get_status(kubectl, "cc", "capi", namespace)["queuedRuns"] == 0
     # Never more than asked for, however often the cluster is reconciled.
     kubectl.run("annotate", "cc", "capi", "-n", namespace, "poke=1")
     assert kubectl.json("get", "md", "md-0", "-n", namespace)["spec"]["replicas"] == 2

@@ -134,3 +134,40 @@ def test_deleting_a_cluster_waits_for_its_runs(kubectl, namespace, operator, nod
     wait_for(lambda: kubectl.run("get", "cc", "pool", "-n", namespace, check=False).returncode != 0,
              what="the cluster gone after its run ended", timeout=30)
     wait_for(lambda: not pool_nodes(kubectl, namespace), what="its simulated nodes released", timeout=20)
+
+
+def test_a_queued_run_gets_its_identity_while_it_waits_and_stale_credentials_are_renewed_at_start(
+        kubectl, namespace, operator, node_cleanup):
+    import base64
+    import datetime
+
+    kubectl.apply(pool_cluster(namespace, maxNodes=1), namespace)   # one node: two slots
+    kubectl.apply([sim_run("busy-1", delay="8s"), sim_run("busy-2", delay="8s")], namespace)
+    wait_for_phase(kubectl, "busy-1", namespace, "Running", timeout=40)
+    wait_for_phase(kubectl, "busy-2", namespace, "Running", timeout=40)
+    # Credentials made long ago (e.g. before an operator restart) that expire in two minutes.
+    soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kubectl.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "late-store", "annotations": {"trainyard.dev/credentials-expire": soon}},
+        "stringData": {"TRAINYARD_S3_ACCESS_KEY": "stale"}}, namespace)
+    kubectl.apply(sim_run("late", delay="1s"), namespace)
+
+    queued = wait_for(lambda: (lambda s: s if s.get("queuePosition") else None)(
+        get_status(kubectl, "tr", "late", namespace)), what="the run queued", timeout=30)
+    assert queued["phase"] == "Queued"
+    # While it waits: its ServiceAccount, Role and RoleBinding exist, no Job yet, and the Secret
+    # is left alone (good enough to wait with).
+    for kind in ("serviceaccount", "role", "rolebinding"):
+        wait_for(lambda k=kind: kubectl.run("get", k, "late-run", "-n", namespace, check=False).returncode == 0,
+                 what=f"the queued run's {kind}", timeout=10)
+    assert kubectl.run("get", "job", "late", "-n", namespace, check=False).returncode != 0
+    secret = kubectl.json("get", "secret", "late-store", "-n", namespace)
+    assert base64.b64decode(secret["data"]["TRAINYARD_S3_ACCESS_KEY"]) == b"stale"
+
+    # At its start the credentials would not last the run: they are minted again.
+    wait_for_phase(kubectl, "late", namespace, "Completed", timeout=60)
+    secret = kubectl.json("get", "secret", "late-store", "-n", namespace)
+    expires = datetime.datetime.strptime(secret["metadata"]["annotations"]["trainyard.dev/credentials-expire"],
+                                         "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    assert expires - datetime.datetime.now(datetime.timezone.utc) > datetime.timedelta(hours=1)
+    assert base64.b64decode(secret["data"]["TRAINYARD_S3_ACCESS_KEY"]) != b"stale"
