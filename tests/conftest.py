@@ -29,6 +29,16 @@ def pytest_collection_modifyitems(items):
             item.add_marker(getattr(pytest.mark, tier))
 
 
+def reap_left_behind(tmp_path_factory) -> None:
+    """Stop the clusters of earlier test sessions that were killed before their teardown ran."""
+    import sys
+
+    from trainyard.local.cluster import reap_orphans
+
+    for d in reap_orphans(tmp_path_factory.getbasetemp().parent, out=sys.stderr):
+        print(f"stopped a cluster left running by a killed test session: {d}", file=sys.stderr)
+
+
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory):
     """A control plane with 2 KWOK nodes and MinIO, built from upstream and cached."""
@@ -36,8 +46,9 @@ def local_cluster(tmp_path_factory):
 
     import sys
 
+    reap_left_behind(tmp_path_factory)
     cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), out=sys.stderr)
-    state = cluster.up(nodes=2)
+    state = cluster.up(nodes=2, owner=os.getpid())
     old = {k: os.environ.get(k) for k in state.env()}
     os.environ.update(state.env())
     # kubernetes reads $KUBECONFIG once, at import; a unit test may have imported it already.

@@ -52,9 +52,12 @@ def real_cluster(tmp_path_factory):
         pytest.skip(reason)
     from trainyard.local.cluster import LocalCluster
 
+    from tests.conftest import reap_left_behind
+
     _lock_the_real_node()
+    reap_left_behind(tmp_path_factory)   # a killed session's node would hold the node's addresses
     cluster = LocalCluster(tmp_path_factory.mktemp("real-cluster"), out=sys.stderr)
-    cluster.up(nodes=0, real_node=True, timeout=180)
+    cluster.up(nodes=0, real_node=True, timeout=180, owner=os.getpid())
     try:
         yield cluster
     finally:

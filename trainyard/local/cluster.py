@@ -52,6 +52,9 @@ class ClusterState:
     api_host: str = "127.0.0.1"
     images: dict[str, str] = dataclasses.field(default_factory=dict)
     sysctl_restore: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The process whose lifetime bounds the cluster's (a test session), or None (`trainyard local
+    # up`: the cluster outlives the command on purpose). See reap_orphans().
+    owner: int | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -121,6 +124,22 @@ def kwok_node(name: str, *, cpu: str = "32", memory: str = "256Gi", pods: str = 
     }
 
 
+def reap_orphans(root: Path, pattern: str = "*/*/" + STATE_FILE, *, out: TextIO | None = None) -> list[Path]:
+    """Stop the clusters under `root` whose owner process is gone but whose daemons still run —
+    what a killed test session leaves behind (its teardown never ran). Clusters without an owner
+    are never touched. Returns the directories of the clusters stopped."""
+    reaped = []
+    for state_file in sorted(Path(root).glob(pattern)):
+        try:
+            st = ClusterState.load(state_file.parent)
+        except (OSError, ValueError, TypeError):
+            continue
+        if st.owner and not alive(st.owner) and any(alive(p) for p in st.pids.values()):
+            LocalCluster(state_file.parent, out=out).down()
+            reaped.append(state_file.parent)
+    return reaped
+
+
 class LocalCluster:
     def __init__(self, dir: Path | None = None, *, out: TextIO | None = None):
         self.dir = Path(dir) if dir else default_dir()
@@ -146,9 +165,11 @@ class LocalCluster:
                               input=input, capture_output=True, text=True, check=check)
 
     # ---- up ----------------------------------------------------------------------------------
-    def up(self, *, nodes: int = 2, timeout: float = 120.0, real_node: bool = False) -> ClusterState:
+    def up(self, *, nodes: int = 2, timeout: float = 120.0, real_node: bool = False,
+           owner: int | None = None) -> ClusterState:
         """Start the control plane with `nodes` simulated nodes; with `real_node`, also a real node
-        (containerd, kubelet, kube-proxy, CoreDNS; see node.py), which needs root."""
+        (containerd, kubelet, kube-proxy, CoreDNS; see node.py), which needs root. `owner`: the PID
+        whose death makes the cluster an orphan for reap_orphans()."""
         existing = self.state()
         if existing and any(alive(p) for p in existing.pids.values()):
             raise StartError(f"a local cluster already runs from {self.dir}; `trainyard local down` first")
@@ -177,7 +198,7 @@ class LocalCluster:
                                           "kwok", "minio", "minio-console")}
         st = ClusterState(dir=self.dir, pids={}, ports=ports, binaries=bins,
                           s3_access_key="trainyard", s3_secret_key=secrets.token_urlsafe(18), nodes=nodes,
-                          real_node=real_node, api_host=node_ips[0] if node_ips else "127.0.0.1")
+                          real_node=real_node, api_host=node_ips[0] if node_ips else "127.0.0.1", owner=owner)
         try:
             if real_node:
                 st.save()
