@@ -13,14 +13,12 @@ import kopf
 from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import GROUP, LABEL_MODEL, VERSION
 from trainyard.operator import reconcile_model, registry
-from trainyard.operator.handlers.context import config, post_event, store
+from trainyard.operator.handlers.context import config, post_event, retrying, store
 
 
 def _reconcile(namespace: str, name: str):
-    try:
-        return reconcile_model.reconcile(namespace, name, config(), store(), post_event)
-    except Exception as exc:  # the API or the store hiccuped, or a write raced: retry, visibly
-        raise kopf.TemporaryError(f"reconcile of RegisteredModel {namespace}/{name} failed: {exc}", delay=2) from exc
+    return retrying("RegisteredModel", namespace, name,
+                    lambda: reconcile_model.reconcile(namespace, name, config(), store(), post_event))
 
 
 @kopf.on.resume(GROUP, VERSION, "registeredmodels")

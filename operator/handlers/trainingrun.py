@@ -14,7 +14,7 @@ import kopf
 from trainyard.api import trainingrun as tr
 from trainyard.api.constants import GROUP, LABEL_RUN, VERSION
 from trainyard.operator import admission, reconcile_run
-from trainyard.operator.handlers.context import config, post_event, store
+from trainyard.operator.handlers.context import config, post_event, retrying, store
 from trainyard.operator.workqueue import WorkQueue
 
 CHILD_WORKERS = 8
@@ -28,12 +28,7 @@ RUNS = WorkQueue(lambda key: _reconcile_now(*key), workers=CHILD_WORKERS, name="
 
 
 def _reconcile(namespace: str, name: str) -> None:
-    try:
-        _reconcile_now(namespace, name)
-    except kopf.PermanentError:
-        raise
-    except Exception as exc:  # the API or the store hiccuped: retry with backoff, visibly
-        raise kopf.TemporaryError(f"reconcile of TrainingRun {namespace}/{name} failed: {exc}", delay=2) from exc
+    retrying("TrainingRun", namespace, name, lambda: _reconcile_now(namespace, name))
 
 
 @kopf.on.resume(GROUP, VERSION, "trainingruns")
