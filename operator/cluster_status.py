@@ -7,10 +7,10 @@ across operator restarts), and the five conditions, each always present with a n
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 from trainyard.api import computecluster as cc
 from trainyard.api import conditions as cond
+from trainyard.api.conditions import parse_time, rfc3339
 from trainyard.operator.providers.base import Observation
 from trainyard.operator.queue import Plan
 from trainyard.operator.scaling import DOWN, UP, Decision
@@ -27,18 +27,6 @@ class Facts:
     last_scale: float | None
     provider_error: str = ""
     blocked_by: tuple[str, ...] = ()    # deletion waits for these runs
-
-
-def rfc3339(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(s: str | None) -> float | None:
-    if not s:
-        return None
-    return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
 def previous_idle(status: dict | None) -> dict:

@@ -11,11 +11,11 @@ whose identity this process has already made; after a restart, creation is idemp
 from __future__ import annotations
 
 import concurrent.futures
-import datetime
 import logging
 import threading
 import time
 
+from trainyard.api.conditions import parse_time, rfc3339
 from trainyard.operator import credentials, kube, names
 from trainyard.operator.builders.access import (CREDENTIALS_EXPIRE, build_role, build_role_binding,
                                                 build_service_account, build_store_secret)
@@ -27,16 +27,6 @@ SLACK_SECONDS = 600     # credentials minted up to this long before a start are 
 
 _made: dict[str, float] = {}      # run uid -> epoch seconds its credentials expire
 _guard = threading.Lock()
-
-
-def _rfc3339(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _epoch(text: str | None) -> float:
-    if not text:
-        return 0.0   # no annotation (made by an older operator): treat as expired
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def required_until(run: dict, *, starting: bool, now: float) -> float:
@@ -56,7 +46,7 @@ def _secret(run: dict, cfg: OperatorConfig, now: float) -> tuple[dict, float]:
     else:
         expires = now + duration
     return build_store_secret(run, cfg, creds.access_key, creds.secret_key, creds.session_token,
-                              expires=_rfc3339(expires)), expires
+                              expires=rfc3339(expires, timespec="seconds")), expires
 
 
 def _ensure_secret(run: dict, cfg: OperatorConfig, needed: float) -> float:
@@ -68,7 +58,8 @@ def _ensure_secret(run: dict, cfg: OperatorConfig, needed: float) -> float:
         return expires
     ns, name = run["metadata"]["namespace"], names.run_secret(run["metadata"]["name"])
     old = kube.core().read_namespaced_secret(name, ns)
-    current = _epoch((old.metadata.annotations or {}).get(CREDENTIALS_EXPIRE))
+    # No annotation (made by an older operator): treat as expired.
+    current = parse_time((old.metadata.annotations or {}).get(CREDENTIALS_EXPIRE)) or 0.0
     if current >= needed:
         return current
     kube.core().patch_namespaced_secret(name, ns, {"metadata": {"annotations": body["metadata"]["annotations"]},

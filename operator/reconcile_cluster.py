@@ -22,7 +22,8 @@ from trainyard.api.constants import COMPUTE_CLUSTER, GROUP, LABEL_COMPUTE, LABEL
 from trainyard.operator import admission, kube, preemption, providers, reconcile_run
 from trainyard.operator.admission import ADMIT, Ticket
 from trainyard.operator.builders.job import placement, run_resources
-from trainyard.operator.cluster_status import Facts, derive, parse_time, previous_idle
+from trainyard.api.conditions import parse_time
+from trainyard.operator.cluster_status import Facts, derive, previous_idle
 from trainyard.operator.providers.base import ProviderError
 from trainyard.operator.providers.kwok import DEFAULT_CAPACITY
 from trainyard.operator.queue import ADMITTED, BOUND, QUEUED, Plan, Res, RunView, parse_res, plan, pod_request

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from trainyard.operator.builders.job import build_job
-from trainyard.operator.cluster_status import Facts, derive, parse_time, previous_idle, rfc3339
+from trainyard.api.conditions import parse_time, rfc3339
+from trainyard.operator.cluster_status import Facts, derive, previous_idle
 from trainyard.operator.config import OperatorConfig
 from trainyard.operator.preemption import disruption_patch, lost_pods
 from trainyard.operator.providers.base import Observation

@@ -12,6 +12,20 @@ def now_rfc3339() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def rfc3339(t: float | None, timespec: str = "milliseconds") -> str | None:
+    """Epoch seconds as RFC 3339 in UTC ("...Z"); None stays None."""
+    if t is None:
+        return None
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def parse_time(s: str | None) -> float | None:
+    """RFC 3339 (any precision, "Z" or an offset) to epoch seconds; empty or None is None."""
+    if not s:
+        return None
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
 def condition(type: str, status: str, reason: str, message: str = "", *, generation: int | None = None,
               now: str | None = None) -> dict:
     if status not in (TRUE, FALSE, UNKNOWN):
