@@ -101,11 +101,11 @@ def pod_ended(namespace: str, name: str, run: str) -> None:
         c.ended.add(run)
 
 
-def ended_runs(namespace: str, name: str, live: set[str]) -> frozenset[str]:
-    """The runs whose pod ended, among `live` (forgetting the others)."""
+def ended_runs(namespace: str, name: str, present: set[str]) -> frozenset[str]:
+    """The runs whose pod ended, among those `present` (forgetting runs that were deleted)."""
     c = _get(namespace, name)
     with _guard:
-        c.ended &= live
+        c.ended &= present
         return frozenset(c.ended)
 
 

@@ -194,8 +194,7 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
     lost = [p for p in preemption.lost_pods(ours, present) if preemption.fail_lost_pod(p, cond.now_rfc3339())]
     observed = with_usage(observed, snap.pods, ours)
     capacity = node_capacity(cluster, observed.nodes)
-    live = {r["metadata"]["name"] for r in snap.runs if not tr.is_terminal((r.get("status") or {}).get("conditions"))}
-    runs = run_views(snap, admission.ended_runs(namespace, name, live))
+    runs = run_views(snap, admission.ended_runs(namespace, name, {r["metadata"]["name"] for r in snap.runs}))
     queue_name = kueue_queue(cluster)
     p = plan(runs, observed.nodes, node_capacity=capacity, pending_nodes=observed.pending, admit=not queue_name)
 
