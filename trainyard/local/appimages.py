@@ -25,7 +25,7 @@ from typing import TextIO
 
 from trainyard.local import images
 from trainyard.local.build import binary_path
-from trainyard.local.images import REPO, _hash, _need, _run, _say, _save
+from trainyard.local.images import REPO, _build, _hash, _need, _run, _save_replacing, _say
 
 OPERATOR_DOCKERFILE = REPO / "operator" / "Dockerfile"
 MINIO_DOCKERFILE = REPO / "images" / "minio" / "Dockerfile"
@@ -51,9 +51,7 @@ def runtime_image(out: TextIO | None = None) -> tuple[str, Path, str]:
     if tarball.exists():
         return curated, tarball, ref
     _run([_need("podman"), "tag", ref, curated], what="podman tag")
-    for old in images.images_dir().glob(f"runtime-curated-{curated.rsplit(':', 1)[1]}-*.tar"):
-        old.unlink()
-    return curated, _save(curated, tarball), ref
+    return curated, _save_replacing(curated, tarball, f"runtime-curated-{curated.rsplit(':', 1)[1]}-*.tar"), ref
 
 
 def operator_image(runtime_ref: str, out: TextIO | None = None) -> tuple[str, Path]:
@@ -70,11 +68,8 @@ def operator_image(runtime_ref: str, out: TextIO | None = None) -> tuple[str, Pa
         for whl in wheel_dir.glob("*.whl"):
             shutil.copy(whl, ctx / "wheels")
         _say(out, f"podman build {ref}")
-        _run([_need("podman"), "build", "-q", "--network=none", "-f", str(OPERATOR_DOCKERFILE), "-t", ref,
-              "--build-arg", f"BASE_IMAGE={runtime_ref}", str(ctx)], what="podman build operator")
-    for old in images.images_dir().glob("operator-*.tar"):
-        old.unlink()
-    return ref, _save(ref, tarball)
+        _build(ref, OPERATOR_DOCKERFILE, ctx, runtime_ref, what="podman build operator")
+    return ref, _save_replacing(ref, tarball, "operator-*.tar")
 
 
 def minio_image(out: TextIO | None = None) -> tuple[str, Path]:
@@ -90,11 +85,8 @@ def minio_image(out: TextIO | None = None) -> tuple[str, Path]:
         shutil.copy(binary, ctx / "minio")
         os.chmod(ctx / "minio", 0o755)
         _say(out, f"podman build {ref}")
-        _run([_need("podman"), "build", "-q", "--network=none", "-f", str(MINIO_DOCKERFILE), "-t", ref,
-              "--build-arg", f"BASE_IMAGE={base}", str(ctx)], what="podman build minio")
-    for old in images.images_dir().glob("minio-*.tar"):
-        old.unlink()
-    return ref, _save(ref, tarball)
+        _build(ref, MINIO_DOCKERFILE, ctx, base, what="podman build minio")
+    return ref, _save_replacing(ref, tarball, "minio-*.tar")
 
 
 def chart_images(out: TextIO | None = None) -> dict[str, tuple[str, Path]]:

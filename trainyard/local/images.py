@@ -105,6 +105,21 @@ def _save(ref: str, tarball: Path) -> Path:
     return tarball
 
 
+def _save_replacing(ref: str, tarball: Path, stale: str) -> Path:
+    """Save `ref` as `tarball` after removing the older tarballs matching the glob `stale`: one
+    tarball per image is kept, not one per source tree ever built."""
+    for old in images_dir().glob(stale):
+        old.unlink()
+    return _save(ref, tarball)
+
+
+def _build(ref: str, dockerfile: Path, ctx: Path, base: str, *, what: str, args: tuple[str, ...] = ()) -> None:
+    """`podman build` of one of the repository's Dockerfiles on `base` (its BASE_IMAGE build
+    argument), with no network: everything it installs is in the context."""
+    _run([_need("podman"), "build", "-q", "--network=none", "-f", str(dockerfile), "-t", ref,
+          "--build-arg", f"BASE_IMAGE={base}", *args, str(ctx)], what=what)
+
+
 # ---- pause -----------------------------------------------------------------------------------
 def pause_image(out: TextIO | None = None) -> tuple[str, Path]:
     """(image reference, docker-archive tarball) of the pause image, built once per source hash."""
@@ -225,17 +240,14 @@ def runtime_image(out: TextIO | None = None) -> tuple[str, Path]:
         _say(out, f"podman build {ref}")
         for whl in wheel_dir.glob("*.whl"):
             os.link(whl, ctx / "wheels" / whl.name) if _same_fs(whl, ctx) else shutil.copy(whl, ctx / "wheels")
-        _run([_need("podman"), "build", "-q", "--network=none", "-f", str(RUNTIME_DOCKERFILE), "-t", ref,
-              "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"SKLEARN_VERSION={SKLEARN_VERSION}",
-              str(ctx)], what="podman build runtime")
-    for old in images_dir().glob(f"runtime-sklearn-{SKLEARN_VERSION}-*.tar"):
-        old.unlink()  # one tarball per sklearn version: older source trees are not kept
+        _build(ref, RUNTIME_DOCKERFILE, ctx, base, what="podman build runtime",
+               args=("--build-arg", f"SKLEARN_VERSION={SKLEARN_VERSION}"))
     listed = subprocess.run([_need("podman"), "images", "--format", "{{.Repository}}:{{.Tag}}"],
                             capture_output=True, text=True).stdout.split()
     stale = [r for r in listed if r.startswith(f"localhost/trainyard/runtime:sklearn-{SKLEARN_VERSION}-") and r != ref]
     if stale:  # nor their images in podman's store (about 600 MB each)
         subprocess.run([_need("podman"), "rmi", "-f", *stale], capture_output=True)
-    _save(ref, tarball)
+    _save_replacing(ref, tarball, f"runtime-sklearn-{SKLEARN_VERSION}-*.tar")  # one per sklearn version
     _say(out, f"  built and saved in {time.monotonic() - started:.0f}s")
     return ref, tarball
 
