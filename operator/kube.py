@@ -65,6 +65,14 @@ def patch_custom_status(kind: str, namespace: str, name: str, status: dict) -> d
         GROUP, VERSION, namespace, PLURALS[kind], name, {"status": status})
 
 
+def merge_patch(old: dict, new: dict, *, keep: tuple[str, ...] = ()) -> dict:
+    """The JSON merge patch from status `old` to `new`: the keys that changed, and None for keys
+    gone — except those in `keep`, which someone else writes."""
+    patch = {k: v for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new and k not in keep})
+    return patch
+
+
 def _raw(resp) -> dict:
     # Plain JSON: building the client's model objects and serialising them back costs more CPU
     # than the HTTP request itself.

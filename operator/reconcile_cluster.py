@@ -233,7 +233,7 @@ def reconcile(namespace: str, name: str, cfg, store, post_event, memory: Memory,
     facts = Facts(observed if provider is not None else None, p, decision, idle, queued,
                   len(runs) - queued, last_scale, provider_error)
     new = derive(cluster, facts, now=cond.now_rfc3339())
-    patch = reconcile_run.status_patch(old, new)
+    patch = kube.merge_patch(old, new)
     if patch:
         kube.patch_custom_status(COMPUTE_CLUSTER, namespace, name, patch)
     log.debug("ComputeCluster %s/%s pass: listed in %.2fs, %d started, %d queued, %d node(s), took %.2fs",

@@ -142,8 +142,7 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
         new["conditions"] = conditions
         new["phase"] = rm.phase_of(conditions, deployment=deployment)
         new["message"] = _message(conditions)
-        patch = {k: v for k, v in new.items() if old.get(k) != v}
-        patch.update({k: None for k in old if k not in new})
+        patch = kube.merge_patch(old, new)
         if patch:
             write_status(namespace, name, model["metadata"]["resourceVersion"], patch)
             _announce(model, old, new, post_event)

@@ -30,10 +30,8 @@ Gate = Callable[[dict, dict], "Ticket"]
 
 
 def status_patch(old: dict, new: dict) -> dict:
-    """Only the keys that changed; `None` removes a key (JSON merge patch)."""
-    patch = {k: v for k, v in new.items() if old.get(k) != v}
-    patch.update({k: None for k in old if k not in new and k not in POD_OWNED})
-    return patch
+    """Only the keys that changed; `None` removes a key — never one the run's pod writes."""
+    return kube.merge_patch(old, new, keep=POD_OWNED)
 
 
 def _final_artifacts(run: dict, job: dict | None, pods: list[dict], cfg: OperatorConfig,
