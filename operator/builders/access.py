@@ -47,13 +47,9 @@ def build_role_binding(run: dict) -> dict:
     }
 
 
-CREDENTIALS_EXPIRE = "trainyard.dev/credentials-expire"   # annotation: when the Secret's keys stop working
-
-
-def build_store_secret(run: dict, cfg: OperatorConfig, access_key: str, secret_key: str,
-                       session_token: str = "", expires: str | None = None) -> dict:
-    """Object-store settings for the run's pod. `access_key`/`secret_key` are what the pod may use:
-    credentials scoped to this run where the store issues them (see operator/credentials.py)."""
+def store_secret_data(cfg: OperatorConfig, access_key: str, secret_key: str, session_token: str = "") -> dict:
+    """The object-store settings a pod reads from its Secret (the env contract of
+    runtime/config.py), as base64 Secret data: for a run's pods and a model server's alike."""
     data = {
         "TRAINYARD_S3_ENDPOINT": cfg.s3_endpoint_for_pods or cfg.s3_endpoint,
         "TRAINYARD_S3_BUCKET": cfg.s3_bucket,
@@ -62,11 +58,21 @@ def build_store_secret(run: dict, cfg: OperatorConfig, access_key: str, secret_k
     }
     if session_token:
         data["TRAINYARD_S3_SESSION_TOKEN"] = session_token
+    return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+
+
+CREDENTIALS_EXPIRE = "trainyard.dev/credentials-expire"   # annotation: when the Secret's keys stop working
+
+
+def build_store_secret(run: dict, cfg: OperatorConfig, access_key: str, secret_key: str,
+                       session_token: str = "", expires: str | None = None) -> dict:
+    """Object-store settings for the run's pod. `access_key`/`secret_key` are what the pod may use:
+    credentials scoped to this run where the store issues them (see operator/credentials.py)."""
     meta = _meta(run, names.run_secret(run["metadata"]["name"]))
     if expires:
         meta["annotations"] = {CREDENTIALS_EXPIRE: expires}
     return {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": meta,
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+        "data": store_secret_data(cfg, access_key, secret_key, session_token),
     }

@@ -22,13 +22,13 @@ available (see `retire`).
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import PurePosixPath
 
 from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import API_VERSION, LABEL_MODEL, REGISTERED_MODEL
 from trainyard.operator import names
+from trainyard.operator.builders.access import store_secret_data
 from trainyard.operator.config import OperatorConfig
 from trainyard.storage import layout
 
@@ -234,14 +234,9 @@ def model_read_policy(model: dict, bucket: str) -> dict:
 
 def build_store_secret(model: dict, cfg: OperatorConfig, access_key: str, secret_key: str,
                        session_token: str = "") -> dict:
-    data = {"TRAINYARD_S3_ENDPOINT": cfg.s3_endpoint_for_pods or cfg.s3_endpoint,
-            "TRAINYARD_S3_BUCKET": cfg.s3_bucket,
-            "TRAINYARD_S3_ACCESS_KEY": access_key, "TRAINYARD_S3_SECRET_KEY": secret_key}
-    if session_token:
-        data["TRAINYARD_S3_SESSION_TOKEN"] = session_token
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": _meta(model, store_secret_name(model["metadata"]["name"]), model_labels(model)),
-            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+            "data": store_secret_data(cfg, access_key, secret_key, session_token)}
 
 
 # ---- rollout ------------------------------------------------------------------------------------
