@@ -3,25 +3,22 @@ the Secret with object-store credentials scoped to it (operator/credentials.py).
 
 Made while the run waits in its queue, so starting a run that gets a free slot is only creating
 its Job. Credentials minted that early may be old by the time the run starts: the Secret says
-when they expire (annotation `trainyard.dev/credentials-expire`), and a start re-mints them when
-they would not last the run's whole lifetime. A process-local memo skips the API calls for a run
+when they expire (operator/store_secrets.py), and a start re-mints them when they would not last
+the run's whole lifetime. A process-local memo skips the API calls for a run
 whose identity this process has already made; after a restart, creation is idempotent.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import logging
 import threading
 import time
 
-from trainyard.api.conditions import parse_time, rfc3339
-from trainyard.operator import credentials, kube, names
-from trainyard.operator.builders.access import (CREDENTIALS_EXPIRE, build_role, build_role_binding,
-                                                build_service_account, build_store_secret)
+from trainyard.operator import credentials, kube, names, store_secrets
+from trainyard.operator.builders.access import (build_role, build_role_binding, build_service_account,
+                                                build_store_secret)
 from trainyard.operator.config import OperatorConfig
 
-log = logging.getLogger("trainyard.run")
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="trainyard-identity")
 SLACK_SECONDS = 600     # credentials minted up to this long before a start are still used
 
@@ -35,36 +32,14 @@ def required_until(run: dict, *, starting: bool, now: float) -> float:
     return now + credentials.duration_for(run) - SLACK_SECONDS if starting else now
 
 
-def _secret(run: dict, cfg: OperatorConfig, now: float) -> tuple[dict, float]:
-    duration = credentials.duration_for(run)
-    creds = credentials.mint(cfg.s3_endpoint, cfg.s3_access_key, cfg.s3_secret_key,
-                             credentials.run_policy(run, cfg.s3_bucket), duration)
-    if not creds.scoped:
-        log.warning("the object store has no STS: run %s/%s gets the operator's unscoped credentials",
-                    run["metadata"]["namespace"], run["metadata"]["name"])
-        expires = now + credentials.MAX_DURATION   # the operator's own keys do not expire
-    else:
-        expires = now + duration
-    return build_store_secret(run, cfg, creds.access_key, creds.secret_key, creds.session_token,
-                              expires=rfc3339(expires, timespec="seconds")), expires
-
-
 def _ensure_secret(run: dict, cfg: OperatorConfig, needed: float) -> float:
-    """Create the run's store Secret, or renew the one that exists when it expires too soon.
-    Returns when its credentials expire."""
-    now = time.time()
-    body, expires = _secret(run, cfg, now)
-    if kube.create_if_absent(body):
-        return expires
-    ns, name = run["metadata"]["namespace"], names.run_secret(run["metadata"]["name"])
-    old = kube.core().read_namespaced_secret(name, ns)
-    # No annotation (made by an older operator): treat as expired.
-    current = parse_time((old.metadata.annotations or {}).get(CREDENTIALS_EXPIRE)) or 0.0
-    if current >= needed:
-        return current
-    kube.core().patch_namespaced_secret(name, ns, {"metadata": {"annotations": body["metadata"]["annotations"]},
-                                                   "data": body["data"]})
-    return expires
+    ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
+
+    def build(access_key: str, secret_key: str, token: str, expires: str) -> dict:
+        return build_store_secret(run, cfg, access_key, secret_key, token, expires=expires)
+
+    return store_secrets.ensure(ns, names.run_secret(name), cfg, credentials.run_policy(run, cfg.s3_bucket),
+                                credentials.duration_for(run), build, needed=needed, who=f"run {ns}/{name}")
 
 
 def ensure(run: dict, cfg: OperatorConfig, *, starting: bool) -> None:

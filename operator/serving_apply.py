@@ -10,7 +10,7 @@ from kubernetes.client.rest import ApiException
 from trainyard.api import conditions as cond
 from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import LABEL_MODEL
-from trainyard.operator import credentials, kube, registry
+from trainyard.operator import credentials, kube, registry, store_secrets
 from trainyard.operator.builders import serving
 from trainyard.operator.config import OperatorConfig
 from trainyard.runtime.serving.artifact import SCIKIT_LEARN
@@ -69,17 +69,16 @@ def remove_all(namespace: str, model: str) -> None:
 
 
 def _ensure_secret(model: dict, cfg: OperatorConfig) -> None:
+    """The servers' read-only store Secret exists. Not renewed: every later server pod gets the
+    credentials minted at the first deployment (known gap: once they expire, deleting the Secret
+    makes the next reconcile mint new ones; the Secret's expiry annotation says when)."""
     ns, name = model["metadata"]["namespace"], model["metadata"]["name"]
-    try:
-        kube.core().read_namespaced_secret(serving.store_secret_name(name), ns)
-        return
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-    creds = credentials.mint(cfg.s3_endpoint, cfg.s3_access_key, cfg.s3_secret_key,
-                             serving.model_read_policy(model, cfg.s3_bucket), credentials.MAX_DURATION)
-    kube.create_if_absent(serving.build_store_secret(model, cfg, creds.access_key, creds.secret_key,
-                                                     creds.session_token))
+
+    def build(access_key: str, secret_key: str, token: str, expires: str) -> dict:
+        return serving.build_store_secret(model, cfg, access_key, secret_key, token, expires=expires)
+
+    store_secrets.ensure(ns, serving.store_secret_name(name), cfg, serving.model_read_policy(model, cfg.s3_bucket),
+                         credentials.MAX_DURATION, build, needed=0.0, who=f"the servers of model {ns}/{name}")
 
 
 def images_for(served: list[tuple[dict, int]], cfg: OperatorConfig) -> list[tuple[dict, int, str]]:

@@ -28,7 +28,7 @@ from pathlib import PurePosixPath
 from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import API_VERSION, LABEL_MODEL, REGISTERED_MODEL
 from trainyard.operator import names
-from trainyard.operator.builders.access import store_secret_data
+from trainyard.operator.builders.access import CREDENTIALS_EXPIRE, store_secret_data
 from trainyard.operator.config import OperatorConfig
 from trainyard.storage import layout
 
@@ -233,9 +233,12 @@ def model_read_policy(model: dict, bucket: str) -> dict:
 
 
 def build_store_secret(model: dict, cfg: OperatorConfig, access_key: str, secret_key: str,
-                       session_token: str = "") -> dict:
+                       session_token: str = "", expires: str | None = None) -> dict:
+    meta = _meta(model, store_secret_name(model["metadata"]["name"]), model_labels(model))
+    if expires:
+        meta["annotations"] = {CREDENTIALS_EXPIRE: expires}
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": _meta(model, store_secret_name(model["metadata"]["name"]), model_labels(model)),
+            "metadata": meta,
             "data": store_secret_data(cfg, access_key, secret_key, session_token)}
 
 
