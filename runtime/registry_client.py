@@ -1,7 +1,7 @@
 """`Run.register_model` from inside a run's pod: create (or re-point) a RegisteredModel whose
 source is this run, over plain urllib like runtime/kubeapi.py (the image carries no client
 library). The run's ServiceAccount may get/create/patch registeredmodels in its namespace
-(operator/builders/access.py).
+(operator/trainingrun/access.py).
 
 The script is still running when it calls this, so the operator records the version when the run
 has completed and its outputs are uploaded: the model waits (SourceRunNotCompleted) until then.

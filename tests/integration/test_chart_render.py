@@ -89,7 +89,7 @@ def test_rbac_is_least_privilege(helm):
     assert ("rbac.authorization.k8s.io", "clusterroles") not in verbs
     assert "create" not in verbs[("trainyard.dev", "trainingruns")]
     # a run's Role grants registeredmodels/create (SDK register_model): the operator must hold it
-    from trainyard.operator.builders import access
+    from trainyard.operator.trainingrun import access
 
     run = {"apiVersion": "trainyard.dev/v1alpha1", "kind": "TrainingRun",
            "metadata": {"name": "r", "namespace": "n", "uid": "u"}, "spec": {"compute": "c"}}

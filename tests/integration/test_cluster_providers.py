@@ -41,7 +41,7 @@ def kueue_crds(kubectl):
     for name in ("workloads", "localqueues", "clusterqueues", "resourceflavors"):
         kubectl.run("apply", "--server-side", "-f", str(base / f"kueue.x-k8s.io_{name}.yaml"))
     established(kubectl, "localqueues.kueue.x-k8s.io")
-    from trainyard.operator.handlers import computecluster
+    from trainyard.operator.computecluster import handlers as computecluster
 
     computecluster.forget_discovery()
 

@@ -236,8 +236,8 @@ def test_a_crash_between_copy_and_record_converges_without_a_duplicate(kubectl, 
     """The reconcile itself, called directly against the API server and MinIO (no operator)."""
     from kubernetes.client.rest import ApiException
 
-    from trainyard.operator import reconcile_model
-    from trainyard.operator.config import OperatorConfig
+    from trainyard.operator.registeredmodel import reconcile as reconcile_model
+    from trainyard.operator.core.config import OperatorConfig
 
     put(f"uploads/{namespace}/m.pkl", artifacts[2.0])
     kubectl.apply(registered_model("crashy", {"uri": f"s3://trainyard/uploads/{namespace}/m.pkl"}), namespace)

@@ -1,6 +1,6 @@
 """A version switch with zero failed requests, on real `trainyard serve` processes over loopback.
 
-This is the rollout the operator drives (operator/builders/serving.py): the new version's server
+This is the rollout the operator drives (operator/registeredmodel/serving.py): the new version's server
 joins the endpoints only once ready (readiness means loaded), then the old one leaves them and is
 sent SIGTERM. The test plays kube-proxy with a client-side endpoint list and keep-alive
 connections, and is harsher than a pod: SIGTERM comes at once, without the preStop sleep.

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from trainyard.operator.builders.job import build_job
+from trainyard.operator.trainingrun.job import build_job
 from trainyard.api.conditions import parse_time, rfc3339
-from trainyard.operator.cluster_status import Facts, derive, previous_idle
-from trainyard.operator.config import OperatorConfig
-from trainyard.operator.preemption import disruption_patch, lost_pods
-from trainyard.operator.providers.base import Observation
-from trainyard.operator.providers.clusterapi import replicas_patch, target
-from trainyard.operator.providers.kwok import node_manifest
-from trainyard.operator.queue import NodeView, Plan, Res
-from trainyard.operator.scaling import Decision
+from trainyard.operator.computecluster.status import Facts, derive, previous_idle
+from trainyard.operator.core.config import OperatorConfig
+from trainyard.operator.computecluster.preemption import disruption_patch, lost_pods
+from trainyard.operator.computecluster.providers.base import Observation
+from trainyard.operator.computecluster.providers.clusterapi import replicas_patch, target
+from trainyard.operator.computecluster.providers.kwok import node_manifest
+from trainyard.operator.computecluster.queue import NodeView, Plan, Res
+from trainyard.operator.computecluster.scaling import Decision
 
 
 def cluster(**spec) -> dict:
@@ -109,7 +109,7 @@ def test_times_round_trip():
 
 def test_a_preempted_pod_deleted_later_still_counts():
     """The lost pod is deleted soon after it is marked; the run keeps counting it."""
-    from trainyard.operator.run_status import Observed, derive as derive_run
+    from trainyard.operator.trainingrun.status import Observed, derive as derive_run
 
     r = run()
     r["metadata"]["generation"] = 1
@@ -130,7 +130,7 @@ def test_a_preempted_pod_deleted_later_still_counts():
 
 
 def test_a_held_run_says_why():
-    from trainyard.operator.run_status import Observed, derive as derive_run
+    from trainyard.operator.trainingrun.status import Observed, derive as derive_run
 
     r = run()
     r["metadata"]["generation"] = 1

@@ -1,7 +1,7 @@
 """How a ComputeCluster pass sees its runs (reconcile_cluster.run_views), from a snapshot as data."""
 
-from trainyard.operator.queue import ADMITTED, BOUND, QUEUED
-from trainyard.operator.reconcile_cluster import Snapshot, run_views
+from trainyard.operator.computecluster.queue import ADMITTED, BOUND, QUEUED
+from trainyard.operator.computecluster.reconcile import Snapshot, run_views
 
 CLUSTER = {"metadata": {"name": "pool", "namespace": "ns"},
            "spec": {"provider": {"type": "kwok"}, "maxNodes": 2, "nodeResources": {"cpu": "2", "memory": "8Gi"}}}

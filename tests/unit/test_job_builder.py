@@ -2,9 +2,9 @@
 
 import json
 
-from trainyard.operator import names
-from trainyard.operator.builders import access, job
-from trainyard.operator.config import OperatorConfig
+from trainyard.operator.core import names
+from trainyard.operator.trainingrun import access, job
+from trainyard.operator.core.config import OperatorConfig
 
 CFG = OperatorConfig(runtime_image="trainyard/runtime:test", s3_endpoint="http://minio:9000",
                      s3_access_key="ak", s3_secret_key="sk", s3_bucket="trainyard")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from trainyard.operator.queue import (ADMITTED, BOUND, QUEUED, NodeView, Res, RunView, nodes_needed, parse_res,
-                                      plan, pod_request)
+from trainyard.operator.computecluster.queue import ADMITTED, BOUND, QUEUED, NodeView, Res, RunView, nodes_needed, parse_res, plan, pod_request
 
 NODE = Res(2000, 4 << 30, 110)
 ONE = Res(1000, 1 << 30, 1)

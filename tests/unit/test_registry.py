@@ -5,8 +5,8 @@ import pytest
 
 from trainyard.api import conditions as cond
 from trainyard.api import registeredmodel as rm
-from trainyard.operator import registry
-from trainyard.operator.config import OperatorConfig, parse_serving_images
+from trainyard.operator.registeredmodel import registry
+from trainyard.operator.core.config import OperatorConfig, parse_serving_images
 
 SHA = "a" * 64
 

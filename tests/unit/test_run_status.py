@@ -5,8 +5,8 @@ import json
 import pytest
 
 from trainyard.api import trainingrun as tr
-from trainyard.operator.reconcile_run import status_patch
-from trainyard.operator.run_status import Observed, derive, outcome, transition
+from trainyard.operator.trainingrun.reconcile import status_patch
+from trainyard.operator.trainingrun.status import Observed, derive, outcome, transition
 
 NOW = "2026-11-22T10:00:00Z"
 
@@ -151,7 +151,7 @@ def test_status_patch_sends_only_changes_and_never_clobbers_live_metrics():
 
 
 def test_a_completed_run_keeps_its_job_even_while_the_job_still_counts_the_pod_active():
-    from trainyard.operator.reconcile_run import _must_stop
+    from trainyard.operator.trainingrun.reconcile import _must_stop
 
     done = derive(run(), Observed(job=job(active=1), pods=(pod(phase="Succeeded", run_state=term(0, "Completed")),),
                                   outputs=[]), now=NOW)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainyard.operator.queue import Res
-from trainyard.operator.scaling import DOWN, UP, NodeState, PoolSpec, decide, next_check_in, track_idle
+from trainyard.operator.computecluster.queue import Res
+from trainyard.operator.computecluster.scaling import DOWN, UP, NodeState, PoolSpec, decide, next_check_in, track_idle
 
 NODE = Res(2000, 4 << 30, 110)
 RUN = Res(1000, 1 << 30, 1)

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from trainyard.operator.builders import serving
-from trainyard.operator.config import OperatorConfig
+from trainyard.operator.registeredmodel import serving
+from trainyard.operator.core.config import OperatorConfig
 
 CFG = OperatorConfig(s3_endpoint="http://minio:9000", s3_endpoint_for_pods="http://minio.trainyard:9000")
 SHA = "c" * 64

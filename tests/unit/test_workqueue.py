@@ -3,7 +3,7 @@
 import threading
 import time
 
-from trainyard.operator.workqueue import WorkQueue
+from trainyard.operator.core.workqueue import WorkQueue
 
 
 def _until(pred, timeout=5.0):

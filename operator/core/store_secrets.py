@@ -1,0 +1,54 @@
+"""Secrets that hand object-store credentials to pods — a run's pods and a model's servers alike.
+
+Credentials are minted with a session policy (operator/core/credentials.py); the Secret records when
+they expire (annotation `trainyard.dev/credentials-expire`, RFC 3339), so whoever needs them to
+last longer renews them in place instead of trusting a Secret of unknown age.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from kubernetes.client.rest import ApiException
+
+from trainyard.api.conditions import parse_time, rfc3339
+from trainyard.operator.core import credentials, kube
+from trainyard.operator.core.store_access import CREDENTIALS_EXPIRE
+from trainyard.operator.core.config import OperatorConfig
+
+log = logging.getLogger("trainyard.credentials")
+
+# build(access_key, secret_key, session_token, expires as RFC 3339) -> the Secret's manifest
+Build = Callable[[str, str, str, str], dict]
+
+
+def ensure(namespace: str, name: str, cfg: OperatorConfig, policy: dict, duration: int, build: Build, *,
+           needed: float, who: str) -> float:
+    """Secret `name` exists with credentials that work until `needed` (epoch seconds): read as it
+    is when it does, created when missing, its keys re-minted in place when they expire sooner (a
+    Secret without the annotation counts as expired). Returns when its credentials expire."""
+    try:
+        old = kube.core().read_namespaced_secret(name, namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        old = None
+    if old is not None:
+        current = parse_time((old.metadata.annotations or {}).get(CREDENTIALS_EXPIRE)) or 0.0
+        if current >= needed:
+            return current
+    now = time.time()
+    creds = credentials.mint(cfg.s3_endpoint, cfg.s3_access_key, cfg.s3_secret_key, policy, duration)
+    if creds.scoped:
+        expires = now + duration
+    else:
+        log.warning("the object store has no STS: %s gets the operator's unscoped credentials", who)
+        expires = now + credentials.MAX_DURATION   # the operator's own keys do not expire
+    body = build(creds.access_key, creds.secret_key, creds.session_token, rfc3339(expires, timespec="seconds"))
+    if old is None and kube.create_if_absent(body):
+        return expires
+    kube.core().patch_namespaced_secret(name, namespace, {"metadata": {"annotations": body["metadata"]["annotations"]},
+                                                          "data": body["data"]})
+    return expires

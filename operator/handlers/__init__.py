@@ -1,1 +1,0 @@
-"""One module of kopf handlers per resource kind."""

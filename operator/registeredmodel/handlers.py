@@ -1,0 +1,62 @@
+"""RegisteredModel handlers: thin. A change of the model, an event of its source run, or of one of
+its Deployments leads to one idempotent reconcile (operator/registeredmodel/reconcile.py).
+
+Waiting (the source run does not exist yet, or is still running) is a condition, not an error:
+the run's own events wake the model up through an index, and a slow timer is the safety net.
+Unexpected failures (API or store hiccups) are TemporaryErrors, retried with backoff.
+"""
+
+from __future__ import annotations
+
+import kopf
+
+from trainyard.api import registeredmodel as rm
+from trainyard.api.constants import GROUP, LABEL_MODEL, VERSION
+from trainyard.operator.registeredmodel import reconcile as reconcile_model, registry
+from trainyard.operator.core.context import config, post_event, retrying, store
+
+
+def _reconcile(namespace: str, name: str):
+    return retrying("RegisteredModel", namespace, name,
+                    lambda: reconcile_model.reconcile(namespace, name, config(), store(), post_event))
+
+
+@kopf.on.resume(GROUP, VERSION, "registeredmodels")
+@kopf.on.create(GROUP, VERSION, "registeredmodels")
+@kopf.on.update(GROUP, VERSION, "registeredmodels", field="spec")
+def model_changed(namespace: str, name: str, **_) -> None:
+    _reconcile(namespace, name)
+
+
+def _needs_attention(spec, status, **_) -> bool:
+    conditions = (status or {}).get("conditions")
+    ready = next((c for c in conditions or () if c.get("type") == rm.READY), None)
+    return rm.is_waiting(conditions) or ("deployment" in (spec or {}) and not (ready and ready["status"] == "True"))
+
+
+@kopf.timer(GROUP, VERSION, "registeredmodels", interval=reconcile_model.WAIT_SECONDS,
+            initial_delay=reconcile_model.WAIT_SECONDS, when=_needs_attention)
+def model_safety_net(namespace: str, name: str, **_) -> None:
+    _reconcile(namespace, name)
+
+
+@kopf.index(GROUP, VERSION, "registeredmodels")
+def waiting_models_by_run(namespace: str, name: str, body, status, **_):
+    """(namespace, run) -> models still waiting on that run."""
+    run = registry.run_name(body)
+    if run and rm.is_waiting((status or {}).get("conditions")):
+        return {(namespace, run): name}
+    return None
+
+
+@kopf.on.event(GROUP, VERSION, "trainingruns")
+def source_run_changed(namespace: str, name: str, type: str, waiting_models_by_run: kopf.Index, **_) -> None:
+    for model in set(waiting_models_by_run.get((namespace, name), ())):
+        _reconcile(namespace, model)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MODEL: kopf.PRESENT})
+def serving_deployment_changed(namespace: str, labels: dict, type: str, **_) -> None:
+    if type is None:  # the initial listing; the models' resume handlers cover it
+        return
+    _reconcile(namespace, labels[LABEL_MODEL])

@@ -1,0 +1,1 @@
+"""TrainingRun: its handlers, its reconcile, its pure status and Job builders, its identity."""

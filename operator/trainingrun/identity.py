@@ -1,0 +1,65 @@
+"""A run's identity: its ServiceAccount, Role and RoleBinding (to write its own live metrics), and
+the Secret with object-store credentials scoped to it (operator/core/credentials.py).
+
+Made while the run waits in its queue, so starting a run that gets a free slot is only creating
+its Job. Credentials minted that early may be old by the time the run starts: the Secret says
+when they expire (operator/core/store_secrets.py), and a start re-mints them when they would not last
+the run's whole lifetime. A process-local memo skips the API calls for a run
+whose identity this process has already made; after a restart, creation is idempotent.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+
+from trainyard.operator.core import credentials, kube, names, store_secrets
+from trainyard.operator.trainingrun.access import build_role, build_role_binding, build_service_account, build_store_secret
+from trainyard.operator.core.config import OperatorConfig
+
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="trainyard-identity")
+SLACK_SECONDS = 600     # credentials minted up to this long before a start are still used
+
+_made: dict[str, float] = {}      # run uid -> epoch seconds its credentials expire
+_guard = threading.Lock()
+
+
+def required_until(run: dict, *, starting: bool, now: float) -> float:
+    """Until when the credentials must work: a queued run only needs them to exist; a starting
+    run needs them for its whole allowed lifetime (less the slack)."""
+    return now + credentials.duration_for(run) - SLACK_SECONDS if starting else now
+
+
+def _ensure_secret(run: dict, cfg: OperatorConfig, needed: float) -> float:
+    ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
+
+    def build(access_key: str, secret_key: str, token: str, expires: str) -> dict:
+        return build_store_secret(run, cfg, access_key, secret_key, token, expires=expires)
+
+    return store_secrets.ensure(ns, names.run_secret(name), cfg, credentials.run_policy(run, cfg.s3_bucket),
+                                credentials.duration_for(run), build, needed=needed, who=f"run {ns}/{name}")
+
+
+def ensure(run: dict, cfg: OperatorConfig, *, starting: bool) -> None:
+    """The run's ServiceAccount, Role, RoleBinding and store Secret exist (made concurrently: they
+    are independent), with credentials good until `required_until`."""
+    uid = run["metadata"]["uid"]
+    needed = required_until(run, starting=starting, now=time.time())
+    with _guard:
+        if _made.get(uid, 0.0) >= needed:
+            return
+    made = [_POOL.submit(kube.create_if_absent, o)
+            for o in (build_service_account(run), build_role(run), build_role_binding(run))]
+    secret = _POOL.submit(_ensure_secret, run, cfg, needed)
+    for future in made:
+        future.result()
+    expires = secret.result()
+    with _guard:
+        _made[uid] = expires
+
+
+def forget(run: dict) -> None:
+    """The run has ended: its identity is garbage-collected with it."""
+    with _guard:
+        _made.pop(run["metadata"].get("uid"), None)

@@ -1,0 +1,203 @@
+"""A TrainingRun's status, computed from what exists (its Job, its pods, its outputs manifest).
+
+`derive()` is pure: it takes the run and the observed children and returns the new status; the
+handler writes it once if it differs. The phase is derived from the conditions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from trainyard.api import conditions as cond
+from trainyard.api import trainingrun as tr
+from trainyard.operator.trainingrun import pods as pod_state
+from trainyard.operator.trainingrun.pods import PodView
+
+PROGRESS = (tr.QUEUED, tr.PREPARING, tr.RUNNING, tr.FINALIZING)
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """Everything `derive` looks at besides the run itself."""
+
+    cluster_found: bool = True
+    job: dict | None = None
+    pods: tuple[dict, ...] = ()
+    outputs: list[dict] | None = None      # the runner's manifest, once the job has ended
+    artifacts_uri: str | None = None
+    queue_position: int | None = None      # set while the built-in queue holds the run
+    queue_message: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    condition: str                # which condition is True now
+    reason: str
+    message: str = ""
+    warning: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return self.condition in tr.TERMINAL
+
+
+def _job_condition(job: dict | None, ctype: str) -> dict | None:
+    for c in ((job or {}).get("status") or {}).get("conditions") or ():
+        if c.get("type") == ctype and c.get("status") == "True":
+            return c
+    return None
+
+
+def explain_failure(last: PodView | None) -> Outcome:
+    """Why the last attempt failed, from its containers' termination states."""
+    if last is None:
+        return Outcome(tr.FAILED, tr.REASON_SCRIPT_FAILED, "the run's pod failed before it started", True)
+    staged = last.stage_terminated
+    if staged and staged.get("exitCode", 0) != 0:
+        msg = pod_state.termination_message(staged)
+        which = f"input {msg['input']!r}: " if msg.get("input") else ""
+        text = msg.get("message") or "\n".join(msg.get("lastLogLines") or []) or f"exit code {staged.get('exitCode')}"
+        return Outcome(tr.FAILED, tr.REASON_DATA_STAGING_FAILED, f"staging failed: {which}{text}", True)
+    ran = last.run_terminated
+    if ran:
+        if ran.get("reason") == "OOMKilled":
+            return Outcome(tr.FAILED, tr.REASON_OOM_KILLED,
+                           "the script ran out of memory (OOMKilled); raise spec.resources.memory", True)
+        msg = pod_state.termination_message(ran)
+        if msg.get("reason") == tr.REASON_OUTPUT_UPLOAD_FAILED:
+            return Outcome(tr.FAILED, tr.REASON_OUTPUT_UPLOAD_FAILED, msg.get("message", "uploading outputs failed"),
+                           True)
+        code = msg.get("exitCode", ran.get("exitCode"))
+        tail = msg.get("lastLogLines") or []
+        text = f"the script exited with code {code}"
+        if tail:
+            text += "; last log lines:\n" + "\n".join(str(line) for line in tail[-20:])
+        return Outcome(tr.FAILED, tr.REASON_SCRIPT_FAILED, text, True)
+    waiting = last.waiting_reason()
+    if waiting and waiting[0] in pod_state.IMAGE_PULL_FAILURES:
+        return Outcome(tr.FAILED, tr.REASON_IMAGE_PULL_FAILED, f"{waiting[0]}: {waiting[1]}".strip(": "), True)
+    return Outcome(tr.FAILED, tr.REASON_SCRIPT_FAILED, f"the run's pod {last.name} failed ({last.phase})", True)
+
+
+def outcome(run: dict, obs: Observed) -> Outcome:
+    """Which condition is True now, and why."""
+    spec = run["spec"]
+    if spec.get("suspend"):
+        return Outcome(tr.CANCELED, tr.REASON_CANCELED, "canceled: spec.suspend is true")
+    mounted = [i["name"] for i in spec.get("inputs") or [] if i.get("mode") == "mount"]
+    if mounted and obs.job is None:
+        return Outcome(tr.FAILED, tr.REASON_INVALID,
+                       f"input(s) {', '.join(mounted)} ask for mode: mount, which trainyard does not support yet; "
+                       "use mode: download", True)
+    if not obs.cluster_found and obs.job is None:
+        return Outcome(tr.FAILED, tr.REASON_COMPUTE_NOT_FOUND,
+                       f"ComputeCluster {spec['compute']!r} does not exist in namespace "
+                       f"{run['metadata']['namespace']!r}; create it (kubectl get cc) and submit the run again", True)
+    if obs.job is None:
+        if obs.queue_position is not None:
+            return Outcome(tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY,
+                           obs.queue_message or f"position {obs.queue_position} in the queue")
+        return Outcome(tr.QUEUED, tr.REASON_ACCEPTED, obs.queue_message or "creating the run's Job")
+    tries = pod_state.attempts(list(obs.pods))
+    last = tries[-1] if tries else None
+    failed = _job_condition(obs.job, "Failed")
+    if failed:
+        if failed.get("reason") == "DeadlineExceeded":
+            return Outcome(tr.FAILED, tr.REASON_DEADLINE_EXCEEDED,
+                           f"the run exceeded spec.timeoutSeconds={spec.get('timeoutSeconds')}", True)
+        finished = [p for p in tries if p.phase == "Failed" and not p.disrupted]
+        return explain_failure(finished[-1] if finished else last)
+    # A pod that succeeded ends the run: the Job controller's own Complete follows, later.
+    succeeded = any(p.phase == "Succeeded" and not p.deleted for p in tries)
+    if _job_condition(obs.job, "Complete") or succeeded:
+        if obs.outputs is None:
+            return Outcome(tr.FINALIZING, tr.REASON_COLLECTING_OUTPUTS, "recording outputs")
+        return Outcome(tr.SUCCEEDED, tr.REASON_COMPLETED, f"completed; {len(obs.outputs)} output file(s)")
+    if _job_condition(obs.job, "Suspended"):
+        return Outcome(tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY, "waiting for admission by the queue")
+    if last is None or last.deleted and len(tries) == 1:
+        return Outcome(tr.QUEUED, tr.REASON_JOB_CREATED, "the Job is creating the run's pod")
+    waiting = last.waiting_reason()
+    if waiting and waiting[0] in pod_state.IMAGE_PULL_FAILURES | pod_state.CONFIG_FAILURES:
+        reason = tr.REASON_IMAGE_PULL_FAILED if waiting[0] in pod_state.IMAGE_PULL_FAILURES else tr.REASON_INVALID
+        return Outcome(tr.FAILED, reason, f"{waiting[0]}: {waiting[1]}".strip(": "), True)
+    if not last.scheduled:
+        return Outcome(tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY,
+                       last.unschedulable_message or "waiting for a node of the ComputeCluster")
+    if last.phase == "Succeeded" or last.run_terminated:
+        return Outcome(tr.FINALIZING, tr.REASON_COLLECTING_OUTPUTS, "the script ended; recording outputs")
+    if "running" in last.run:
+        return Outcome(tr.RUNNING, tr.REASON_SCRIPT_RUNNING, "the script is running")
+    if last.phase == "Failed" or last.disrupted:
+        note = "node lost or preempted; retrying" if last.disrupted else "attempt failed; retrying"
+        return Outcome(tr.PREPARING, tr.REASON_PREEMPTED if last.disrupted else tr.REASON_STAGING, note)
+    return Outcome(tr.PREPARING, tr.REASON_STAGING, "staging code and inputs")
+
+
+def derive(run: dict, obs: Observed, *, now: str) -> dict:
+    """The complete new status. A terminal status is final: only late outputs may be added."""
+    old = dict(run.get("status") or {})
+    generation = run["metadata"].get("generation")
+    if tr.is_terminal(old.get("conditions")):
+        new = dict(old)
+        if obs.outputs is not None and not old.get("outputs"):
+            new["outputs"] = obs.outputs
+        if obs.artifacts_uri and not old.get("artifactsUri"):
+            new["artifactsUri"] = obs.artifacts_uri
+        return new
+    out = outcome(run, obs)
+    conds = cond.set_condition(old.get("conditions"), cond.condition(
+        tr.ACCEPTED, cond.FALSE if out.reason == tr.REASON_COMPUTE_NOT_FOUND else cond.TRUE,
+        out.reason if out.reason == tr.REASON_COMPUTE_NOT_FOUND else tr.REASON_ACCEPTED,
+        out.message if out.reason == tr.REASON_COMPUTE_NOT_FOUND else "the operator has accepted this run",
+        generation=generation, now=now))
+    for ctype in (*PROGRESS, *tr.TERMINAL):
+        present = cond.find(conds, ctype)
+        if ctype == out.condition:
+            conds = cond.set_condition(conds, cond.condition(ctype, cond.TRUE, out.reason, out.message,
+                                                             generation=generation, now=now))
+        elif present and present["status"] == cond.TRUE:
+            conds = cond.set_condition(conds, cond.condition(ctype, cond.FALSE, present["reason"],
+                                                             present["message"], generation=generation, now=now))
+    tries = pod_state.attempts(list(obs.pods))
+    # A pod lost with its node is deleted soon after; it still counts, as an attempt and a preemption.
+    visible = sum(1 for p in tries if p.disrupted)
+    preempted = max(visible, old.get("preemptions") or 0)
+    hidden = preempted - visible
+    job_status = (obs.job or {}).get("status") or {}
+    new = dict(old)
+    new.update({
+        "conditions": conds,
+        "phase": tr.phase_of(conds),
+        "observedGeneration": generation,
+        "message": out.message,
+        "attempts": max(len(tries) + hidden, old.get("attempts") or 0),
+        "preemptions": preempted,
+    })
+    if obs.job is not None:
+        new["jobName"] = obs.job["metadata"]["name"]
+    start = old.get("startTime") or next((p.start_time for p in tries if p.start_time), None)
+    if start:
+        new["startTime"] = start
+    if out.terminal:
+        new["completionTime"] = job_status.get("completionTime") or now
+    if obs.queue_position is not None and out.condition == tr.QUEUED:
+        new["queuePosition"] = obs.queue_position
+    else:
+        new.pop("queuePosition", None)
+    if obs.outputs is not None:
+        new["outputs"] = obs.outputs
+    if obs.artifacts_uri:
+        new["artifactsUri"] = obs.artifacts_uri
+    return {k: v for k, v in new.items() if v is not None}
+
+
+def transition(old_status: dict | None, new_status: dict) -> tuple[str, str, str, bool] | None:
+    """(phase, reason, message, warning) when the phase changed — one Event per transition."""
+    old_phase = (old_status or {}).get("phase")
+    if new_status.get("phase") == old_phase:
+        return None
+    current = next((c for c in new_status.get("conditions", []) if c["status"] == cond.TRUE
+                    and c["type"] != tr.ACCEPTED), None)
+    reason = current["reason"] if current else new_status.get("phase", "")
+    return new_status["phase"], reason, new_status.get("message", ""), new_status["phase"] == tr.PHASE_FAILED
