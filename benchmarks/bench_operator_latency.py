@@ -106,19 +106,50 @@ def main() -> None:
         env = {**os.environ, **st.env()}
         kubectl = [st.binaries["kubectl"], "--kubeconfig", str(st.kubeconfig)]
         subprocess.run([*kubectl, "apply", "--server-side", "-f", str(REPO / "crds")], check=True, capture_output=True)
-        subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [*kubectl, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"],
+            check=True,
+            capture_output=True,
+        )
         ns = "bench"
         subprocess.run([*kubectl, "create", "namespace", ns], check=True, capture_output=True)
-        cc = {"apiVersion": "trainyard.dev/v1alpha1", "kind": "ComputeCluster", "metadata": {"name": "kwok"},
-              "spec": {"maxNodes": 4, "minNodes": 4, "nodeSelector": {"trainyard.dev/pool": "kwok"},
-                       "provider": {"type": "static"}, "defaultRunResources": {"cpu": "100m", "memory": "128Mi"},
-                       "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]}}
-        subprocess.run([*kubectl, "apply", "-n", ns, "-f", "-"], input=yaml.safe_dump(cc), text=True, check=True,
-                       capture_output=True)
-        operator = subprocess.Popen([sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", ns,
-                                     "--verbose", "-m", "trainyard.operator.main"], env=env, stdout=subprocess.DEVNULL,
-                                    stderr=open(work / "operator.log", "w"))
+        cc = {
+            "apiVersion": "trainyard.dev/v1alpha1",
+            "kind": "ComputeCluster",
+            "metadata": {"name": "kwok"},
+            "spec": {
+                "maxNodes": 4,
+                "minNodes": 4,
+                "nodeSelector": {"trainyard.dev/pool": "kwok"},
+                "provider": {"type": "static"},
+                "defaultRunResources": {"cpu": "100m", "memory": "128Mi"},
+                "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+            },
+        }
+        subprocess.run(
+            [*kubectl, "apply", "-n", ns, "-f", "-"],
+            input=yaml.safe_dump(cc),
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        operator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kopf",
+                "run",
+                "--standalone",
+                "--namespace",
+                ns,
+                "--verbose",
+                "-m",
+                "trainyard.operator.main",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / "operator.log", "w"),
+        )
         api = kubernetes.config.new_client_from_config(config_file=str(st.kubeconfig))
         rec = Recorder(api, ns)
         rec.start()
@@ -127,9 +158,12 @@ def main() -> None:
         applied: dict[str, float] = {}
         for i in range(args.runs):
             name = f"lat-{i:03d}"
-            body = {"apiVersion": "trainyard.dev/v1alpha1", "kind": "TrainingRun",
-                    "metadata": {"name": name, "annotations": {"pod-complete.stage.kwok.x-k8s.io/delay": "1s"}},
-                    "spec": {"compute": "kwok", "source": {"configMap": {"name": "none"}}, "entryScript": "t.py"}}
+            body = {
+                "apiVersion": "trainyard.dev/v1alpha1",
+                "kind": "TrainingRun",
+                "metadata": {"name": name, "annotations": {"pod-complete.stage.kwok.x-k8s.io/delay": "1s"}},
+                "spec": {"compute": "kwok", "source": {"configMap": {"name": "none"}}, "entryScript": "t.py"},
+            }
             applied[name] = time.monotonic()
             custom.create_namespaced_custom_object("trainyard.dev", "v1alpha1", ns, "trainingruns", body)
             time.sleep(1.0 / args.rate)
@@ -147,21 +181,27 @@ def main() -> None:
                     out.append(tb - ta)
             return out
 
-        rows = [("apply -> Job created (ours)", series("applied", "job")),
-                ("Job -> pod created (Job controller)", series("job", "pod")),
-                ("pod Succeeded -> run Completed (ours)", series("pod-succeeded", "run-completed")),
-                ("pod Succeeded -> Job Complete (Job controller)", series("pod-succeeded", "job-complete"))]
+        rows = [
+            ("apply -> Job created (ours)", series("applied", "job")),
+            ("Job -> pod created (Job controller)", series("job", "pod")),
+            ("pod Succeeded -> run Completed (ours)", series("pod-succeeded", "run-completed")),
+            ("pod Succeeded -> Job Complete (Job controller)", series("pod-succeeded", "job-complete")),
+        ]
         print(f"\noperator latency, {args.runs} runs at {args.rate:g}/s on KWOK nodes")
         print(f"{'measure':48} {'n':>4} {'median ms':>10} {'p95 ms':>10}")
         for label, vals in rows:
             if vals:
-                print(f"{label:48} {len(vals):>4} {1000 * statistics.median(vals):>10.0f} {1000 * pct(vals, 95):>10.0f}")
+                print(
+                    f"{label:48} {len(vals):>4} {1000 * statistics.median(vals):>10.0f} {1000 * pct(vals, 95):>10.0f}"
+                )
             else:
                 print(f"{label:48} {0:>4} {'-':>10} {'-':>10}")
         for (l1, ours), (l2, base) in ((rows[0], rows[1]), (rows[2], rows[3])):
             if ours and base:
-                print(f"ratio p95 {l1.split(' (')[0]} / {l2.split(' (')[0]}: "
-                      f"{pct(ours, 95) / max(pct(base, 95), 1e-3):.2f}x")
+                print(
+                    f"ratio p95 {l1.split(' (')[0]} / {l2.split(' (')[0]}: "
+                    f"{pct(ours, 95) / max(pct(base, 95), 1e-3):.2f}x"
+                )
         goal = all(v and pct(v, 95) < 1.0 for v in (rows[0][1], rows[2][1]))
         print(f"goal p95 < 1 s for both of ours: {'met' if goal else 'NOT met'}")
     finally:

@@ -28,7 +28,7 @@ import numpy as np
 
 MNIST = Path("/work/shared/data/mnist")
 
-TRAIN = textwrap.dedent('''
+TRAIN = textwrap.dedent("""
     import argparse, gzip, os, struct
     import joblib
     import numpy as np
@@ -58,7 +58,7 @@ TRAIN = textwrap.dedent('''
     run.log("accuracy", accuracy)
     os.makedirs("outputs", exist_ok=True)
     joblib.dump(clf, "outputs/sklearn_mnist_model.pkl")
-''')
+""")
 
 
 def write_idx(folder: Path) -> str:
@@ -98,33 +98,47 @@ def measure(store, root: Path, data: Path, script: str, rounds: int) -> tuple[li
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TRAINYARD_", "KUBERNETES_"))}
     plain, runner = [], []
     for r in range(rounds):
-        for who in (("plain", "runner") if r % 2 == 0 else ("runner", "plain")):
+        for who in ("plain", "runner") if r % 2 == 0 else ("runner", "plain"):
             where = plain_dir if who == "plain" else run_dir
             shutil.rmtree(where, ignore_errors=True)
             where.mkdir()
             (where / "train.py").write_text(script)
             if who == "plain":
-                plain.append(timed([sys.executable, "train.py", "--data-folder", str(data), "--regularization", "0.5"],
-                                   plain_dir, base))
+                plain.append(
+                    timed(
+                        [sys.executable, "train.py", "--data-folder", str(data), "--regularization", "0.5"],
+                        plain_dir,
+                        base,
+                    )
+                )
                 continue
-            env = {**base, **store.env(), "TRAINYARD_RUN_NAME": f"bench-{r}", "TRAINYARD_RUN_NAMESPACE": "bench",
-                   "TRAINYARD_WORKDIR": str(run_dir), "TRAINYARD_ENTRY_SCRIPT": "train.py",
-                   "TRAINYARD_ARGS": '["--data-folder", "$(TRAINYARD_INPUT_MNIST)", "--regularization", "0.5"]',
-                   "TRAINYARD_INPUTS": '[{"name": "mnist", "uri": "s3://trainyard/datasets/mnist/"}]',
-                   # the input is already where staging would have put it
-                   "TRAINYARD_DATA_DIR": str(data.parent), "TRAINYARD_TERMINATION_LOG": str(root / "term")}
+            env = {
+                **base,
+                **store.env(),
+                "TRAINYARD_RUN_NAME": f"bench-{r}",
+                "TRAINYARD_RUN_NAMESPACE": "bench",
+                "TRAINYARD_WORKDIR": str(run_dir),
+                "TRAINYARD_ENTRY_SCRIPT": "train.py",
+                "TRAINYARD_ARGS": '["--data-folder", "$(TRAINYARD_INPUT_MNIST)", "--regularization", "0.5"]',
+                "TRAINYARD_INPUTS": '[{"name": "mnist", "uri": "s3://trainyard/datasets/mnist/"}]',
+                # the input is already where staging would have put it
+                "TRAINYARD_DATA_DIR": str(data.parent),
+                "TRAINYARD_TERMINATION_LOG": str(root / "term"),
+            }
             runner.append(timed([sys.executable, "-m", "trainyard.runtime.run"], run_dir, env))
     return plain, runner
 
 
 def report(title: str, plain: list[float], runner: list[float]) -> None:
     print(f"\n{title}")
-    print(f"  plain python train.py : {['%.2f' % x for x in plain]}")
-    print(f"  trainyard runner      : {['%.2f' % x for x in runner]}")
+    print(f"  plain python train.py : {[f'{x:.2f}' for x in plain]}")
+    print(f"  trainyard runner      : {[f'{x:.2f}' for x in runner]}")
     for label, f in (("median", statistics.median), ("best", min)):
         p, r = f(plain), f(runner)
-        print(f"  {label:<6}: plain {p:6.2f} s, runner {r:6.2f} s, ratio {r / p:.3f}x, overhead {r - p:+.2f} s; "
-              f"goal <= 1.05x + 1 s = {1.05 * p + 1:.2f} s -> {'met' if r <= 1.05 * p + 1 else 'NOT met'}")
+        print(
+            f"  {label:<6}: plain {p:6.2f} s, runner {r:6.2f} s, ratio {r / p:.3f}x, overhead {r - p:+.2f} s; "
+            f"goal <= 1.05x + 1 s = {1.05 * p + 1:.2f} s -> {'met' if r <= 1.05 * p + 1 else 'NOT met'}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,7 @@ def ideal_makespan(arrivals: list[float], work: list[int], slots: int) -> float:
     """FIFO list scheduling on `slots` always-present slots with zero overhead."""
     free = [0.0] * slots
     end = 0.0
-    for a, w in sorted(zip(arrivals, work)):
+    for a, w in sorted(zip(arrivals, work, strict=False)):
         t = max(a, heapq.heappop(free))
         heapq.heappush(free, t + w)
         end = max(end, t + w)
@@ -75,6 +75,7 @@ class Recorder:
             for ev in w.stream(fn, *args, timeout_seconds=3600, deserialize=False, **kw):
                 with self.lock:
                     on(ev["type"], ev["object"], time.monotonic())
+
         threading.Thread(target=loop, daemon=True).start()
 
     def start(self):
@@ -95,8 +96,9 @@ class Recorder:
         self.node_added.setdefault(name, t)
         if kind == "DELETED":
             self.node_deleted.setdefault(name, t)
-        elif any(c["type"] == "Ready" and c["status"] == "True"
-                 for c in (node.get("status") or {}).get("conditions") or ()):
+        elif any(
+            c["type"] == "Ready" and c["status"] == "True" for c in (node.get("status") or {}).get("conditions") or ()
+        ):
             self.node_ready.setdefault(name, t)
 
     def _pod(self, kind, pod, t):
@@ -146,8 +148,16 @@ class Recorder:
         pods: dict[str, list[str]] = {}
         for run, node in self.pod_node.items():
             pods.setdefault(node, []).append(run)
-        out = {"nodes": 0, "to_ready": 0.0, "to_first_pod": 0.0, "busy_span": 0.0, "idle_tail": 0.0, "pods": 0,
-               "unused": 0, "unused_seconds": 0.0}
+        out = {
+            "nodes": 0,
+            "to_ready": 0.0,
+            "to_first_pod": 0.0,
+            "busy_span": 0.0,
+            "idle_tail": 0.0,
+            "pods": 0,
+            "unused": 0,
+            "unused_seconds": 0.0,
+        }
         for node, added in self.node_added.items():
             runs = [r for r in pods.get(node, []) if r in self.pod_done]
             if node in self.node_deleted and not pods.get(node):
@@ -180,20 +190,33 @@ def kwok_node(name: str, pool: str) -> dict:
 
 
 def run_manifest(name: str, compute: str, seconds: int) -> dict:
-    return {"apiVersion": "/".join(API), "kind": "TrainingRun",
-            "metadata": {"name": name, "annotations": {"pod-complete.stage.kwok.x-k8s.io/delay": f"{seconds}s"}},
-            "spec": {"experiment": "bench", "compute": compute, "entryScript": "train.py",
-                     "source": {"snapshot": "s3://trainyard/snapshots/bench.tar.gz"},
-                     "resources": {"cpu": "1", "memory": "1Gi"}}}
+    return {
+        "apiVersion": "/".join(API),
+        "kind": "TrainingRun",
+        "metadata": {"name": name, "annotations": {"pod-complete.stage.kwok.x-k8s.io/delay": f"{seconds}s"}},
+        "spec": {
+            "experiment": "bench",
+            "compute": compute,
+            "entryScript": "train.py",
+            "source": {"snapshot": "s3://trainyard/snapshots/bench.tar.gz"},
+            "resources": {"cpu": "1", "memory": "1Gi"},
+        },
+    }
 
 
 def cluster_manifest(name: str, pool: str, provider: str) -> dict:
-    spec = {"nodeSelector": {"trainyard.dev/pool": pool}, "maxNodes": MAX_NODES,
-            "minNodes": MAX_NODES if provider == "static" else 0, "provider": {"type": provider},
-            "idleSecondsBeforeScaleDown": 3, "scaleCooldownSeconds": 1, "maxScaleStep": MAX_NODES,
-            "nodeResources": {"cpu": "2", "memory": "8Gi"},
-            # The fixed baseline is KWOK nodes under the static provider: tolerate their taint.
-            "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]}
+    spec = {
+        "nodeSelector": {"trainyard.dev/pool": pool},
+        "maxNodes": MAX_NODES,
+        "minNodes": MAX_NODES if provider == "static" else 0,
+        "provider": {"type": provider},
+        "idleSecondsBeforeScaleDown": 3,
+        "scaleCooldownSeconds": 1,
+        "maxScaleStep": MAX_NODES,
+        "nodeResources": {"cpu": "2", "memory": "8Gi"},
+        # The fixed baseline is KWOK nodes under the static provider: tolerate their taint.
+        "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+    }
     return {"apiVersion": "/".join(API), "kind": "ComputeCluster", "metadata": {"name": name}, "spec": spec}
 
 
@@ -212,15 +235,24 @@ def run_mode(api, env, kubectl, mode: str, work: list[int], waves: int, gap: flo
         while len(rec.node_ready) < MAX_NODES and time.monotonic() < deadline:
             time.sleep(0.2)
     log = open(Path(env["BENCH_LOGS"]) / f"operator-{mode}.log", "w")
-    op = subprocess.Popen([sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", ns,
-                           "-m", "trainyard.operator.main"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    op = subprocess.Popen(
+        [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", ns, "-m", "trainyard.operator.main"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        custom.create_namespaced_custom_object(*API, ns, "computeclusters",
-                                               cluster_manifest("pool", pool, "static" if mode == "fixed" else "kwok"))
+        custom.create_namespaced_custom_object(
+            *API, ns, "computeclusters", cluster_manifest("pool", pool, "static" if mode == "fixed" else "kwok")
+        )
         # The operator is up once it has written the cluster's status (startup is not measured).
         deadline = time.monotonic() + 60
-        while not (custom.get_namespaced_custom_object(*API, ns, "computeclusters", "pool").get("status") or {}) \
-                .get("conditions") and time.monotonic() < deadline:
+        while (
+            not (custom.get_namespaced_custom_object(*API, ns, "computeclusters", "pool").get("status") or {}).get(
+                "conditions"
+            )
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
         submitted: dict[str, float] = {}
         per_wave = (len(work) + waves - 1) // waves
@@ -244,12 +276,18 @@ def run_mode(api, env, kubectl, mode: str, work: list[int], waves: int, gap: flo
             tail_end = max([end, *rec.node_deleted.values()])
         start = min(submitted.values())
         lat = rec.latencies(submitted)
-        return {"mode": mode, "completed": len(rec.run_done), "start": start,
-                "arrivals": [submitted[f"b-{i:03d}"] - start for i in range(len(work))],
-                "makespan": end - start,
-                "node_seconds": (MAX_NODES * (end - start)) if mode == "fixed" else rec.node_seconds(start, tail_end),
-                "node_seconds_to_last_run": rec.node_seconds(start, end),
-                "peak_nodes": len(rec.node_added), "latency": lat, "phases": rec.node_phases()}
+        return {
+            "mode": mode,
+            "completed": len(rec.run_done),
+            "start": start,
+            "arrivals": [submitted[f"b-{i:03d}"] - start for i in range(len(work))],
+            "makespan": end - start,
+            "node_seconds": (MAX_NODES * (end - start)) if mode == "fixed" else rec.node_seconds(start, tail_end),
+            "node_seconds_to_last_run": rec.node_seconds(start, end),
+            "peak_nodes": len(rec.node_added),
+            "latency": lat,
+            "phases": rec.node_phases(),
+        }
     finally:
         rec.stop()
         op.terminate()
@@ -286,17 +324,24 @@ def main(argv=None) -> int:
         try:
             for crd in sorted((REPO / "crds").glob("*.yaml")):
                 cluster.kubectl("apply", "--server-side", "-f", str(crd))
-            deadline = time.monotonic() + 60   # `kubectl wait` fails on a CRD without conditions yet
-            while cluster.kubectl("wait", "--for=condition=Established", "--timeout=5s", "crd", "--all",
-                                  check=False).returncode != 0 and time.monotonic() < deadline:
+            deadline = time.monotonic() + 60  # `kubectl wait` fails on a CRD without conditions yet
+            while (
+                cluster.kubectl(
+                    "wait", "--for=condition=Established", "--timeout=5s", "crd", "--all", check=False
+                ).returncode
+                != 0
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.5)
             logs = Path(os.environ.get("BENCH_LOGS", tempfile.gettempdir())) / "bench-scaling-logs"
             logs.mkdir(parents=True, exist_ok=True)
             print(f"operator logs: {logs}", file=sys.stderr)
             env = {**os.environ, **st.env(), "BENCH_LOGS": str(logs)}
             api = kubernetes.config.new_client_from_config(config_file=str(st.kubeconfig))
-            results = [run_mode(api, env, cluster.kubectl, mode, work, args.waves, args.gap)
-                       for mode in ("fixed", "autoscaled")]
+            results = [
+                run_mode(api, env, cluster.kubectl, mode, work, args.waves, args.gap)
+                for mode in ("fixed", "autoscaled")
+            ]
         finally:
             cluster.down()
     report(work, results)
@@ -309,32 +354,61 @@ def report(work: list[int], results: list[dict]) -> None:
     plain = total / slots
     fixed, auto = results
     ideal = ideal_makespan(auto["arrivals"], work, slots)
-    print(f"\n{len(work)} runs, {total} run-seconds of work (durations {min(work)}-{max(work)} s), "
-          f"max capacity {MAX_NODES} nodes x {SLOTS_PER_NODE} runs")
-    print(f"ideal makespan for these arrivals (always {MAX_NODES} nodes, zero overhead): {ideal:.1f} s; "
-          f"total work / max capacity: {plain:.1f} s")
-    print(f"{'pool':<12}{'done':>6}{'makespan s':>12}{'x ideal':>9}{'x work/cap':>11}{'node-s':>9}"
-          f"{'x fixed':>9}{'peak nodes':>11}{'lat p50':>9}{'p95':>7}{'max':>7}")
+    print(
+        f"\n{len(work)} runs, {total} run-seconds of work (durations {min(work)}-{max(work)} s), "
+        f"max capacity {MAX_NODES} nodes x {SLOTS_PER_NODE} runs"
+    )
+    print(
+        f"ideal makespan for these arrivals (always {MAX_NODES} nodes, zero overhead): {ideal:.1f} s; "
+        f"total work / max capacity: {plain:.1f} s"
+    )
+    print(
+        f"{'pool':<12}{'done':>6}{'makespan s':>12}{'x ideal':>9}{'x work/cap':>11}{'node-s':>9}"
+        f"{'x fixed':>9}{'peak nodes':>11}{'lat p50':>9}{'p95':>7}{'max':>7}"
+    )
     for r in results:
         lat = r["latency"]
-        print(f"{r['mode']:<12}{r['completed']:>6}{r['makespan']:>12.1f}{r['makespan'] / ideal:>9.2f}"
-              f"{r['makespan'] / plain:>11.2f}{r['node_seconds']:>9.0f}{r['node_seconds'] / fixed['node_seconds']:>9.2f}"
-              f"{r['peak_nodes']:>11}{statistics.median(lat) if lat else float('nan'):>9.2f}"
-              f"{pct(lat, 0.95):>7.2f}{max(lat) if lat else float('nan'):>7.2f}")
-    print(f"autoscaled node-seconds up to the last run's end (without the idle tail): "
-          f"{auto['node_seconds_to_last_run']:.0f} ({auto['node_seconds_to_last_run'] / fixed['node_seconds']:.2f}x fixed)")
-    print("goals: makespan <= 1.15x ideal: {:.2f}x; node-seconds <= 0.6x fixed: {:.2f}x; latency p95/max <= 2 s: "
-          "{:.2f}/{:.2f} s".format(auto["makespan"] / ideal, auto["node_seconds"] / fixed["node_seconds"],
-                                   pct(auto["latency"], 0.95), max(auto["latency"] or [float("nan")])))
+        print(
+            f"{r['mode']:<12}{r['completed']:>6}{r['makespan']:>12.1f}{r['makespan'] / ideal:>9.2f}"
+            f"{r['makespan'] / plain:>11.2f}{r['node_seconds']:>9.0f}{r['node_seconds'] / fixed['node_seconds']:>9.2f}"
+            f"{r['peak_nodes']:>11}{statistics.median(lat) if lat else float('nan'):>9.2f}"
+            f"{pct(lat, 0.95):>7.2f}{max(lat) if lat else float('nan'):>7.2f}"
+        )
+    print(
+        f"autoscaled node-seconds up to the last run's end (without the idle tail): "
+        f"{auto['node_seconds_to_last_run']:.0f} "
+        f"({auto['node_seconds_to_last_run'] / fixed['node_seconds']:.2f}x fixed)"
+    )
+    print(
+        "goals: makespan <= 1.15x ideal: {:.2f}x; node-seconds <= 0.6x fixed: {:.2f}x; latency p95/max <= 2 s: "
+        "{:.2f}/{:.2f} s".format(
+            auto["makespan"] / ideal,
+            auto["node_seconds"] / fixed["node_seconds"],
+            pct(auto["latency"], 0.95),
+            max(auto["latency"] or [float("nan")]),
+        )
+    )
     ph = auto["phases"]
     if ph["nodes"]:
         n = ph["nodes"]
-        print(f"autoscaled nodes' seconds, mean over {n} added and removed ({ph['pods'] / n:.1f} runs each): "
-              f"added->Ready {ph['to_ready'] / n:.2f}, Ready->first run {ph['to_first_pod'] / n:.2f}, "
-              f"busy span {ph['busy_span'] / n:.2f}, last run done->removed {ph['idle_tail'] / n:.2f}; "
-              f"{ph['unused']} node(s) removed without running anything ({ph['unused_seconds']:.0f} node-s)")
-    print(json.dumps({r["mode"]: {k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()
-                                  if k not in ("arrivals", "latency", "start", "phases")} for r in results}))
+        print(
+            f"autoscaled nodes' seconds, mean over {n} added and removed ({ph['pods'] / n:.1f} runs each): "
+            f"added->Ready {ph['to_ready'] / n:.2f}, Ready->first run {ph['to_first_pod'] / n:.2f}, "
+            f"busy span {ph['busy_span'] / n:.2f}, last run done->removed {ph['idle_tail'] / n:.2f}; "
+            f"{ph['unused']} node(s) removed without running anything ({ph['unused_seconds']:.0f} node-s)"
+        )
+    print(
+        json.dumps(
+            {
+                r["mode"]: {
+                    k: round(v, 2) if isinstance(v, float) else v
+                    for k, v in r.items()
+                    if k not in ("arrivals", "latency", "start", "phases")
+                }
+                for r in results
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

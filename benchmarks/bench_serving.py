@@ -96,6 +96,7 @@ ModelServer(http_port=int(sys.argv[3]), grpc_port=int(sys.argv[4]), workers=1).s
 
 # -- data and model -------------------------------------------------------------------------
 
+
 def load_data(folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
     images, labels = folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz"
     if images.exists() and labels.exists():
@@ -123,6 +124,7 @@ def train(x: np.ndarray, y: np.ndarray):
 
 # -- processes ------------------------------------------------------------------------------
 
+
 def ensure_venv(name: str) -> Path:
     """~/.cache/trainyard/bench-venv-<name> with the peer installed, scikit-learn and joblib
     pinned to this interpreter's versions (so the same pickle loads)."""
@@ -138,8 +140,7 @@ def ensure_venv(name: str) -> Path:
     print(f"installing {' '.join(reqs)} into {venv} (once) ...", file=sys.stderr)
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *reqs],
-                   check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *reqs], check=True)
     marker.write_text("\n".join(reqs) + "\n")
     return python
 
@@ -158,8 +159,9 @@ class Server:
     def __init__(self, label: str, cmd: list[str], *, cwd: Path, port: int, ready_path: str):
         self.label, self.port = label, port
         self.log = cwd / f"{label}.log"
-        self.proc = subprocess.Popen(pin(0) + cmd, cwd=cwd, stdout=self.log.open("wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            pin(0) + cmd, cwd=cwd, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -191,8 +193,19 @@ class Server:
 def start(label: str, model_path: Path, work: Path) -> Server:
     port = free_port()
     if label == "trainyard":
-        cmd = [sys.executable, "-m", "trainyard.runtime.serving", "--model", str(model_path),
-               "--name", NAME, "--port", str(port), "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "trainyard.runtime.serving",
+            "--model",
+            str(model_path),
+            "--name",
+            NAME,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
         return Server(label, cmd, cwd=work, port=port, ready_path=f"/v2/models/{NAME}/ready")
     if label == "kserve":
         runner = work / "kserve_runner.py"
@@ -203,24 +216,34 @@ def start(label: str, model_path: Path, work: Path) -> Server:
         repo = work / "mlserver"
         (repo / NAME).mkdir(parents=True, exist_ok=True)
         shutil.copy(model_path, repo / NAME / "model.joblib")
-        (repo / "settings.json").write_text(json.dumps({
-            "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(), "metrics_port": free_port()}))
-        (repo / NAME / "model-settings.json").write_text(json.dumps({
-            "name": NAME, "implementation": "mlserver_sklearn.SKLearnModel",
-            "parameters": {"uri": "./model.joblib"}}))
+        (repo / "settings.json").write_text(
+            json.dumps({"host": "127.0.0.1", "http_port": port, "grpc_port": free_port(), "metrics_port": free_port()})
+        )
+        (repo / NAME / "model-settings.json").write_text(
+            json.dumps(
+                {
+                    "name": NAME,
+                    "implementation": "mlserver_sklearn.SKLearnModel",
+                    "parameters": {"uri": "./model.joblib"},
+                }
+            )
+        )
         mlserver = ensure_venv("mlserver").parent / "mlserver"
-        return Server(label, [str(mlserver), "start", str(repo)], cwd=work, port=port,
-                      ready_path=f"/v2/models/{NAME}/ready")
+        return Server(
+            label, [str(mlserver), "start", str(repo)], cwd=work, port=port, ready_path=f"/v2/models/{NAME}/ready"
+        )
     raise ValueError(label)
 
 
 # -- requests -------------------------------------------------------------------------------
 
+
 def body(protocol: str, rows: np.ndarray) -> bytes:
     if protocol == "v1":
         return json.dumps({"instances": rows.tolist()}).encode()
-    return json.dumps({"inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64",
-                                   "data": rows.ravel().tolist()}]}).encode()
+    return json.dumps(
+        {"inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]}
+    ).encode()
 
 
 def path(protocol: str) -> str:
@@ -228,8 +251,9 @@ def path(protocol: str) -> str:
 
 
 def predict_over_http(server: Server, protocol: str, rows: np.ndarray) -> np.ndarray:
-    req = urllib.request.Request(server.url(path(protocol)), data=body(protocol, rows),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        server.url(path(protocol)), data=body(protocol, rows), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         doc = json.loads(r.read())
     return np.asarray(doc["predictions"] if protocol == "v1" else doc["outputs"][0]["data"])
@@ -239,9 +263,9 @@ def check_predictions(server: Server, protocol: str, x: np.ndarray, expected: np
     """Sequential batches of 32, then 64 single-row requests at once (which the trainyard
     server batches together): every answer must equal `model.predict` on the same rows."""
     n = min(256, len(x))
-    got = np.concatenate([predict_over_http(server, protocol, x[i:i + 32]) for i in range(0, n, 32)])
+    got = np.concatenate([predict_over_http(server, protocol, x[i : i + 32]) for i in range(0, n, 32)])
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        single = list(pool.map(lambda i: predict_over_http(server, protocol, x[i:i + 1]), range(64)))
+        single = list(pool.map(lambda i: predict_over_http(server, protocol, x[i : i + 1]), range(64)))
     return bool(np.array_equal(got, expected[:n]) and np.array_equal(np.concatenate(single), expected[:64]))
 
 
@@ -262,19 +286,30 @@ class Cell:
 
 
 def wrk(server: Server, protocol: str, body_file: Path, lua: Path, *, conns: int, seconds: float) -> dict:
-    cmd = pin(1) + ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(lua),
-                    server.url(path(protocol))]
-    proc = subprocess.run(cmd, env={**os.environ, "BENCH_BODY": str(body_file)}, capture_output=True,
-                          text=True, timeout=seconds + 60)
+    cmd = pin(1) + [
+        "wrk",
+        "-t1",
+        f"-c{conns}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(lua),
+        server.url(path(protocol)),
+    ]
+    proc = subprocess.run(
+        cmd, env={**os.environ, "BENCH_BODY": str(body_file)}, capture_output=True, text=True, timeout=seconds + 60
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr or proc.stdout}")
     out = proc.stdout
-    line = next(l for l in out.splitlines() if l.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
 
 
-def measure(servers: dict[str, Server], x: np.ndarray, work: Path, lua: Path, *,
-            seconds: int, warmup: int) -> list[Cell]:
+def measure(
+    servers: dict[str, Server], x: np.ndarray, work: Path, lua: Path, *, seconds: int, warmup: int
+) -> list[Cell]:
     """Every cell, with the servers that speak its protocol measured back to back (the
     machine is shared: interleaving keeps a slow minute from landing on one server only)."""
     speaks = {"trainyard": ("v1", "v2"), "kserve": ("v1",), "mlserver": ("v2",)}
@@ -289,16 +324,28 @@ def measure(servers: dict[str, Server], x: np.ndarray, work: Path, lua: Path, *,
             for conns in (1, 16):
                 for server in group:
                     r = wrk(server, protocol, body_file, lua, conns=conns, seconds=seconds)
-                    cell = Cell(server.label, protocol, batch, conns, r["requests"] / (r["duration_us"] / 1e6),
-                                r["p50_us"] / 1000, r["p99_us"] / 1000, r["socket_errors"] + r["non2xx"])
-                    print(f"  {cell.server:<10} {protocol}  batch {batch:>2}  conns {conns:>2}: {cell.rps:9.0f} req/s "
-                          f"{cell.rows_per_s:10.0f} rows/s  p50 {cell.p50_ms:7.2f} ms  p99 {cell.p99_ms:7.2f} ms"
-                          + (f"  ERRORS {cell.errors}" if cell.errors else ""), flush=True)
+                    cell = Cell(
+                        server.label,
+                        protocol,
+                        batch,
+                        conns,
+                        r["requests"] / (r["duration_us"] / 1e6),
+                        r["p50_us"] / 1000,
+                        r["p99_us"] / 1000,
+                        r["socket_errors"] + r["non2xx"],
+                    )
+                    print(
+                        f"  {cell.server:<10} {protocol}  batch {batch:>2}  conns {conns:>2}: {cell.rps:9.0f} req/s "
+                        f"{cell.rows_per_s:10.0f} rows/s  p50 {cell.p50_ms:7.2f} ms  p99 {cell.p99_ms:7.2f} ms"
+                        + (f"  ERRORS {cell.errors}" if cell.errors else ""),
+                        flush=True,
+                    )
                     cells.append(cell)
     return cells
 
 
 # -- report ---------------------------------------------------------------------------------
+
 
 def report(cells: list[Cell]) -> None:
     by = {(c.server, c.protocol, c.batch, c.conns): c for c in cells}
@@ -312,8 +359,10 @@ def report(cells: list[Cell]) -> None:
                     continue
                 ratio = ours.rps / theirs.rps
                 p99 = ours.p99_ms / theirs.p99_ms
-                print(f"  vs {peer:<8} {protocol} batch {batch:>2} conns {conns:>2}: req/s x{ratio:5.2f}  "
-                      f"rows/s x{ratio:5.2f}  p99 x{p99:5.2f}")
+                print(
+                    f"  vs {peer:<8} {protocol} batch {batch:>2} conns {conns:>2}: req/s x{ratio:5.2f}  "
+                    f"rows/s x{ratio:5.2f}  p99 x{p99:5.2f}"
+                )
                 if batch == 1:
                     goals.append((f"req/s at batch 1, {conns} conn >= {rps_goal}x {peer}", ratio >= rps_goal, ratio))
                 if batch == 32 and peer == "kserve":
@@ -345,10 +394,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     model = train(x, y)
     expected = model.predict(x[:256])
-    print(f"data: {source}; LogisticRegression trained in {time.monotonic() - started:.1f}s, "
-          f"training accuracy {model.score(x, y):.4f}")
-    print(f"cores: {CORES} (servers pinned to core 0, wrk to core 1)" if pin(0) else
-          "cores: 1 — not pinning; numbers are less meaningful")
+    print(
+        f"data: {source}; LogisticRegression trained in {time.monotonic() - started:.1f}s, "
+        f"training accuracy {model.score(x, y):.4f}"
+    )
+    print(
+        f"cores: {CORES} (servers pinned to core 0, wrk to core 1)"
+        if pin(0)
+        else "cores: 1 — not pinning; numbers are less meaningful"
+    )
 
     cells: list[Cell] = []
     identical: dict[str, bool] = {}

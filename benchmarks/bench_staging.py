@@ -44,16 +44,24 @@ def boto3_download(store, prefix: str, dest: Path, workers: int) -> float:
     from botocore.config import Config
     from s3transfer.manager import TransferManager
 
-    s3 = boto3.client("s3", endpoint_url=store.endpoint, aws_access_key_id=store.access_key,
-                      aws_secret_access_key=store.secret_key, region_name="us-east-1",
-                      config=Config(max_pool_connections=workers + 4, signature_version="s3v4"))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=store.endpoint,
+        aws_access_key_id=store.access_key,
+        aws_secret_access_key=store.secret_key,
+        region_name="us-east-1",
+        config=Config(max_pool_connections=workers + 4, signature_version="s3v4"),
+    )
     started = time.perf_counter()
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="trainyard", Prefix=prefix)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="trainyard", Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
     with TransferManager(s3, TransferConfig(max_concurrency=workers)) as tm:
         futures = []
         for key in keys:
-            target = dest / key[len(prefix):]
+            target = dest / key[len(prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
             futures.append(tm.download("trainyard", key, str(target)))
         for f in futures:
@@ -108,8 +116,14 @@ def bench_shape(store, root: Path, total: int, count: int, workers: int, rounds:
         store.client().remove_object("trainyard", o.object_name)
     b, o, w = statistics.median(boto), statistics.median(ours), statistics.median(warm)
     each = total // count
-    return {"shape": f"{count} x {each / MiB:.0f} MiB" if each >= 10 * MiB else f"{count} x {each // 1024} KiB", "boto3 MB/s": mb / b, "ours MB/s": mb / o,
-            "ours/boto3": b / o, "warm s": w, "warm/cold": o / w}
+    return {
+        "shape": f"{count} x {each / MiB:.0f} MiB" if each >= 10 * MiB else f"{count} x {each // 1024} KiB",
+        "boto3 MB/s": mb / b,
+        "ours MB/s": mb / o,
+        "ours/boto3": b / o,
+        "warm s": w,
+        "warm/cold": o / w,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nstaging {args.mib} MiB, MinIO -> local dir, {args.workers} workers, median of {args.rounds} rounds")
     print(f"{'shape':<16}{'boto3 MB/s':>12}{'ours MB/s':>12}{'ours/boto3':>12}{'warm s':>10}{'warm/cold':>11}")
     for r in rows:
-        print(f"{r['shape']:<16}{r['boto3 MB/s']:>12.0f}{r['ours MB/s']:>12.0f}{r['ours/boto3']:>11.2f}x"
-              f"{r['warm s']:>10.3f}{r['warm/cold']:>10.1f}x")
+        print(
+            f"{r['shape']:<16}{r['boto3 MB/s']:>12.0f}{r['ours MB/s']:>12.0f}{r['ours/boto3']:>11.2f}x"
+            f"{r['warm s']:>10.3f}{r['warm/cold']:>10.1f}x"
+        )
     ok = all(r["ours/boto3"] >= 1.0 and r["warm/cold"] >= 20 for r in rows)
     print("goals (>= 1.0x boto3, warm >= 20x cold):", "met" if ok else "NOT met")
     return 0

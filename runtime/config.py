@@ -52,8 +52,8 @@ import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 MODES = ("download", "mount")
 DEFAULT_SOURCE_DIR = "/trainyard/source"
@@ -147,7 +147,7 @@ class RunConfig:
     python: str = sys.executable
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "RunConfig":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RunConfig:
         env = os.environ if env is None else env
         args = _json_list(env, "TRAINYARD_ARGS")
         if not all(isinstance(a, str) for a in args):

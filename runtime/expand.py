@@ -4,7 +4,7 @@ a reference to an unknown variable or an unclosed `$(` is left exactly as writte
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -25,8 +25,8 @@ def expand(text: str, env: Mapping[str, str]) -> str:
                 out.append("$(")
                 i += 2
                 continue
-            name = text[i + 2:close]
-            out.append(env[name] if name in env else text[i:close + 1])
+            name = text[i + 2 : close]
+            out.append(env[name] if name in env else text[i : close + 1])
             i = close + 1
         else:
             out.append("$" + nxt)

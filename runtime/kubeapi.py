@@ -17,8 +17,8 @@ import os
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from trainyard.api.constants import GROUP, PLURALS, TRAINING_RUN, VERSION
 
@@ -38,7 +38,7 @@ class KubeTarget:
     client_key: Path | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "KubeTarget | None":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KubeTarget | None:
         """None when no API server is known (not in a pod and nothing configured)."""
         env = os.environ if env is None else env
         api = env.get("TRAINYARD_KUBE_API")
@@ -54,9 +54,13 @@ class KubeTarget:
                 return Path(value)
             return default if default is not None and default.exists() else None
 
-        return cls(api.rstrip("/"), path("TRAINYARD_KUBE_TOKEN_FILE", SA_DIR / "token"),
-                   path("TRAINYARD_KUBE_CA_FILE", SA_DIR / "ca.crt"),
-                   path("TRAINYARD_KUBE_CLIENT_CERT", None), path("TRAINYARD_KUBE_CLIENT_KEY", None))
+        return cls(
+            api.rstrip("/"),
+            path("TRAINYARD_KUBE_TOKEN_FILE", SA_DIR / "token"),
+            path("TRAINYARD_KUBE_CA_FILE", SA_DIR / "ca.crt"),
+            path("TRAINYARD_KUBE_CLIENT_CERT", None),
+            path("TRAINYARD_KUBE_CLIENT_KEY", None),
+        )
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if not self.api.startswith("https://"):
@@ -67,12 +71,24 @@ class KubeTarget:
         return ctx
 
 
-def request(target: "KubeTarget", method: str, url: str, body: dict, content_type: str, *, timeout: float,
-            context: ssl.SSLContext | None = None) -> dict:
+def request(
+    target: KubeTarget,
+    method: str,
+    url: str,
+    body: dict,
+    content_type: str,
+    *,
+    timeout: float,
+    context: ssl.SSLContext | None = None,
+) -> dict:
     """One JSON request to the API server with the target's credentials. HTTP errors propagate as
     urllib's HTTPError so callers can tell a conflict from a failure (see `error_detail`)."""
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
-                                 headers={"Content-Type": content_type, "Accept": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": content_type, "Accept": "application/json"},
+    )
     if target.token_file:
         req.add_header("Authorization", f"Bearer {target.token_file.read_text().strip()}")
     ctx = context if context is not None else target.ssl_context()
@@ -102,8 +118,15 @@ class StatusPatcher:
 
     def patch(self, status: dict) -> dict:
         try:
-            return request(self.target, "PATCH", self.url, {"status": status}, "application/merge-patch+json",
-                           timeout=self.timeout, context=self._ctx)
+            return request(
+                self.target,
+                "PATCH",
+                self.url,
+                {"status": status},
+                "application/merge-patch+json",
+                timeout=self.timeout,
+                context=self._ctx,
+            )
         except urllib.error.HTTPError as exc:
             raise KubeError(f"PATCH {self.url}: HTTP {exc.code}: {error_detail(exc)}") from None
         except (urllib.error.URLError, OSError) as exc:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import site
 import subprocess
@@ -54,8 +53,13 @@ def env_key(reqs: list[str], python: str = sys.executable) -> str:
 
 
 def _pip(python: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--python", python, *args],
-                          capture_output=True, text=True, timeout=PIP_TIMEOUT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "--python", python, *args],
+        capture_output=True,
+        text=True,
+        timeout=PIP_TIMEOUT,
+        env=env,
+    )
 
 
 def satisfied(reqs: list[str], python: str = sys.executable) -> bool:
@@ -81,16 +85,21 @@ def prepare(reqs: list[str], cache_dir: Path, *, say=lambda msg: None) -> str:
     target = root / env_key(reqs)
     python = target / "bin" / "python"
     with open(root / f"{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)    # concurrent runs on one node build it once
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs on one node build it once
         if (target / ".complete").exists():
             say(f"environment: reusing {target}")
             return str(python)
         shutil.rmtree(target, ignore_errors=True)
         say(f"environment: installing {', '.join(reqs)} into {target}")
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True,
-                       capture_output=True, timeout=300)
-        layered = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(target)], check=True, capture_output=True, timeout=300
+        )
+        layered = subprocess.run(
+            [str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         Path(layered, "_trainyard_image.pth").write_text("\n".join(site.getsitepackages()) + "\n")
         proc = _pip(str(python), "install", "--no-input", *reqs)
         if proc.returncode != 0:

@@ -30,9 +30,18 @@ class ModelRef:
         return f"{self.namespace}/{self.name}"
 
 
-def model_body(name: str, namespace: str, run: str, path: str, *, framework: str | None = None,
-               framework_version: str | None = None, resources: dict | None = None,
-               description: str | None = None, tags: dict | None = None) -> dict:
+def model_body(
+    name: str,
+    namespace: str,
+    run: str,
+    path: str,
+    *,
+    framework: str | None = None,
+    framework_version: str | None = None,
+    resources: dict | None = None,
+    description: str | None = None,
+    tags: dict | None = None,
+) -> dict:
     spec: dict = {"source": {"trainingRun": {"name": run, "path": path}}}
     if framework:
         spec["framework"] = framework
@@ -44,8 +53,12 @@ def model_body(name: str, namespace: str, run: str, path: str, *, framework: str
         spec["description"] = description
     if tags:
         spec["tags"] = {str(k): str(v) for k, v in tags.items()}
-    return {"apiVersion": API_VERSION, "kind": REGISTERED_MODEL,
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": REGISTERED_MODEL,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def apply(target: KubeTarget, body: dict, *, timeout: float = 10.0) -> dict:
@@ -58,8 +71,9 @@ def apply(target: KubeTarget, body: dict, *, timeout: float = 10.0) -> dict:
         except urllib.error.HTTPError as exc:
             if exc.code != 409:
                 raise
-        return request(target, "PATCH", f"{base}/{name}", {"spec": body["spec"]},
-                       "application/merge-patch+json", timeout=timeout)
+        return request(
+            target, "PATCH", f"{base}/{name}", {"spec": body["spec"]}, "application/merge-patch+json", timeout=timeout
+        )
     except urllib.error.HTTPError as exc:
         raise KubeError(f"registering model {ns}/{name}: HTTP {exc.code}: {error_detail(exc)}") from None
     except (urllib.error.URLError, OSError) as exc:

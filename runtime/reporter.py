@@ -18,8 +18,8 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from trainyard.runtime import metrics
 
@@ -34,9 +34,16 @@ def primary_metric(latest: dict[str, float], preferred: str = "") -> str | None:
 
 
 class MetricsReporter:
-    def __init__(self, metrics_file: Path, *, interval: float = 2.0, primary: str = "",
-                 patch: Callable[[dict], object] | None = None, upload: Callable[[bytes], object] | None = None,
-                 err=sys.stderr):
+    def __init__(
+        self,
+        metrics_file: Path,
+        *,
+        interval: float = 2.0,
+        primary: str = "",
+        patch: Callable[[dict], object] | None = None,
+        upload: Callable[[bytes], object] | None = None,
+        err=sys.stderr,
+    ):
         self.file, self.interval, self.primary = Path(metrics_file), interval, primary
         self._patch, self._upload, self._err = patch, upload, err
         self.latest: dict[str, float] = {}
@@ -101,7 +108,7 @@ class MetricsReporter:
 
     # -- the thread ------------------------------------------------------------------------------
 
-    def start(self) -> "MetricsReporter":
+    def start(self) -> MetricsReporter:
         self._thread = threading.Thread(target=self._loop, name="trainyard-metrics", daemon=True)
         self._thread.start()
         return self
@@ -119,4 +126,4 @@ class MetricsReporter:
             self.tick()
             if not (self._status_dirty and self._patch) and not (self._store_dirty and self._upload):
                 return
-            time.sleep(0.2 * 2 ** i)
+            time.sleep(0.2 * 2**i)

@@ -34,8 +34,10 @@ def build_reporter(cfg: RunConfig, store, client) -> MetricsReporter:
 
             def upload(data: bytes) -> None:
                 client.put_object(store.bucket, key, io.BytesIO(data), len(data), content_type="application/x-ndjson")
-    return MetricsReporter(cfg.metrics_file, interval=cfg.metrics_interval, primary=cfg.primary_metric,
-                           patch=patch, upload=upload)
+
+    return MetricsReporter(
+        cfg.metrics_file, interval=cfg.metrics_interval, primary=cfg.primary_metric, patch=patch, upload=upload
+    )
 
 
 def _with_environment(cfg: RunConfig) -> RunConfig:
@@ -58,8 +60,10 @@ def main() -> int:
             raise ConfigError("TRAINYARD_ENTRY_SCRIPT is not set")
     except ConfigError as exc:
         _say(str(exc))
-        termination.write(Path(os.environ.get("TRAINYARD_TERMINATION_LOG") or "/dev/termination-log"),
-                          {"reason": termination.INVALID_CONFIG, "message": str(exc)})
+        termination.write(
+            Path(os.environ.get("TRAINYARD_TERMINATION_LOG") or "/dev/termination-log"),
+            {"reason": termination.INVALID_CONFIG, "message": str(exc)},
+        )
         return 2
 
     from trainyard.storage.cache import ObjectCache
@@ -73,8 +77,9 @@ def main() -> int:
 
         tail = getattr(exc, "tail", [])
         _say(f"environment failed: {exc}" + "".join(f"\n  {line}" for line in tail))
-        termination.write(cfg.termination_log, {"reason": pipenv.ENVIRONMENT_FAILED, "message": str(exc),
-                                                "lastLogLines": tail})
+        termination.write(
+            cfg.termination_log, {"reason": pipenv.ENVIRONMENT_FAILED, "message": str(exc), "lastLogLines": tail}
+        )
         return 2
 
     store = client = None

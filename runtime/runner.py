@@ -93,8 +93,15 @@ def run_script(cfg: RunConfig, *, env: dict[str, str], out=None, err=None) -> tu
     args = expand_args(cfg.args, env)
     tee = Tee(cfg.code_dir / "logs" / LOG_NAME)
     try:
-        proc = subprocess.Popen(script_command(cfg, args), cwd=cfg.code_dir, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            script_command(cfg, args),
+            cwd=cfg.code_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     except OSError as exc:
         tee.close()
         msg = f"cannot start {cfg.entry_script}: {exc}"
@@ -141,15 +148,26 @@ def ship(cfg: RunConfig, transfer, bucket: str, exit_code: int) -> Shipped:
         found, _ = transfer.upload_dir(cfg.code_dir / sub, prefix.join(sub + "/"), name_prefix=sub + "/")
         entries += [dataclasses.asdict(e) for e in found]
     shipped = {e["path"] for e in entries}
-    entries += [{"path": f["name"], "size": f["size"], "sha256": f["sha256"]}
-                for f in metrics.files(metrics.read(cfg.metrics_file)) if f["name"] not in shipped]
+    entries += [
+        {"path": f["name"], "size": f["size"], "sha256": f["sha256"]}
+        for f in metrics.files(metrics.read(cfg.metrics_file))
+        if f["name"] not in shipped
+    ]
     entries.sort(key=lambda e: e["path"])
-    manifest = {"run": cfg.run_name, "uid": cfg.run_uid, "namespace": cfg.namespace, "experiment": cfg.experiment,
-                "exitCode": exit_code, "files": entries}
+    manifest = {
+        "run": cfg.run_name,
+        "uid": cfg.run_uid,
+        "namespace": cfg.namespace,
+        "experiment": cfg.experiment,
+        "exitCode": exit_code,
+        "files": entries,
+    }
     data = json.dumps(manifest, indent=1).encode()
     key = layout.run_manifest_key(cfg.namespace, cfg.run_name)
-    with_retries(lambda: transfer.client.put_object(bucket, key, io.BytesIO(data), len(data),
-                                                    content_type="application/json"), what=f"put {key}")
+    with_retries(
+        lambda: transfer.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json"),
+        what=f"put {key}",
+    )
     return Shipped(entries, str(S3Uri(bucket, key)), str(prefix))
 
 
@@ -162,6 +180,11 @@ def result_message(exit_code: int, tail: list[str], shipped: Shipped | None, upl
         msg["message"] = f"uploading outputs failed: {upload_error}"
     if shipped:
         outputs = [e for e in shipped.entries if e["path"].startswith("outputs/")]
-        msg.update(artifactsUri=shipped.artifacts_uri, manifest=shipped.manifest_uri, outputCount=len(outputs),
-                   outputBytes=sum(e["size"] for e in outputs), outputs=outputs)
+        msg.update(
+            artifactsUri=shipped.artifacts_uri,
+            manifest=shipped.manifest_uri,
+            outputCount=len(outputs),
+            outputBytes=sum(e["size"] for e in outputs),
+            outputs=outputs,
+        )
     return msg

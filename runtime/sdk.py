@@ -35,11 +35,19 @@ def _safe_name(name: str) -> str:
 class Run:
     """One run's context: metrics, tags and files."""
 
-    _context: "Run | None" = None
+    _context: Run | None = None
     _lock = threading.Lock()
 
-    def __init__(self, *, id: str, experiment: str, metrics_file: Path, offline: bool, namespace: str = "default",
-                 files_dir: Path | None = None):
+    def __init__(
+        self,
+        *,
+        id: str,
+        experiment: str,
+        metrics_file: Path,
+        offline: bool,
+        namespace: str = "default",
+        files_dir: Path | None = None,
+    ):
         self.id, self.experiment, self.namespace = id, experiment, namespace
         self.metrics_file, self.offline, self.files_dir = Path(metrics_file), offline, files_dir
         self._store = None
@@ -52,7 +60,7 @@ class Run:
         return self.id
 
     @classmethod
-    def get_context(cls) -> "Run":
+    def get_context(cls) -> Run:
         """The current run: the pod's when inside a TrainingRun, else a new offline run."""
         with cls._lock:
             if cls._context is None:
@@ -60,20 +68,30 @@ class Run:
             return cls._context
 
     @classmethod
-    def _from_env(cls, env) -> "Run":
+    def _from_env(cls, env) -> Run:
         name = env.get("TRAINYARD_RUN_NAME")
         experiment = env.get("TRAINYARD_EXPERIMENT") or "default"
         if name:
             workdir = Path(env.get("TRAINYARD_WORKDIR") or "/workspace")
             path = env.get("TRAINYARD_METRICS_FILE") or workdir / ".trainyard" / "metrics.jsonl"
-            return cls(id=name, experiment=experiment, metrics_file=Path(path), offline=False,
-                       namespace=env.get("TRAINYARD_RUN_NAMESPACE") or "default")
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+            return cls(
+                id=name,
+                experiment=experiment,
+                metrics_file=Path(path),
+                offline=False,
+                namespace=env.get("TRAINYARD_RUN_NAMESPACE") or "default",
+            )
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
         run_id = f"offline-{stamp}-{secrets.token_hex(3)}"
         folder = OFFLINE_DIR / run_id
         print(f"trainyard: offline run {run_id}; metrics in {folder / 'metrics.jsonl'}", file=sys.stderr)
-        return cls(id=run_id, experiment=experiment, metrics_file=Path.cwd() / folder / "metrics.jsonl",
-                   offline=True, files_dir=Path.cwd() / folder / "files")
+        return cls(
+            id=run_id,
+            experiment=experiment,
+            metrics_file=Path.cwd() / folder / "metrics.jsonl",
+            offline=True,
+            files_dir=Path.cwd() / folder / "files",
+        )
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -145,9 +163,18 @@ class Run:
                 names |= {p.as_posix() for p in root.rglob("*") if p.is_file()}
         return sorted(names)
 
-    def register_model(self, model_name: str, model_path: str, *, framework: str | None = None,
-                       framework_version: str | None = None, resources: dict | None = None,
-                       description: str | None = None, tags: dict | None = None, **azure_kwargs):
+    def register_model(
+        self,
+        model_name: str,
+        model_path: str,
+        *,
+        framework: str | None = None,
+        framework_version: str | None = None,
+        resources: dict | None = None,
+        description: str | None = None,
+        tags: dict | None = None,
+        **azure_kwargs,
+    ):
         """Register `model_path` (a file this run writes under ./outputs) as model `model_name`:
         a RegisteredModel whose source is this run. Azure ML's `model_framework`,
         `model_framework_version` and `resource_configuration` (with `.cpu`, `.memory_in_gb`) are
@@ -163,14 +190,24 @@ class Run:
             raise TypeError(f"register_model() got unexpected arguments: {', '.join(sorted(azure_kwargs))}")
         path = _safe_name(model_path)
         if self.offline:
-            raise RuntimeError("register_model needs a run on a cluster (this is an offline run); after "
-                               f"submitting, use `trainyard register RUN {path} --name {model_name}`")
+            raise RuntimeError(
+                "register_model needs a run on a cluster (this is an offline run); after "
+                f"submitting, use `trainyard register RUN {path} --name {model_name}`"
+            )
         target = KubeTarget.from_env()
         if target is None:
             raise RuntimeError("register_model: no Kubernetes API known to this pod (TRAINYARD_KUBE_API)")
-        body = registry_client.model_body(model_name, self.namespace, self.id, path, framework=framework,
-                                          framework_version=framework_version, resources=resources,
-                                          description=description, tags=tags)
+        body = registry_client.model_body(
+            model_name,
+            self.namespace,
+            self.id,
+            path,
+            framework=framework,
+            framework_version=framework_version,
+            resources=resources,
+            description=description,
+            tags=tags,
+        )
         registry_client.apply(target, body)
         self._record("model", name=model_name, path=path)
         return registry_client.ModelRef(model_name, self.namespace)

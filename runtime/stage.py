@@ -49,19 +49,24 @@ def source_kind(source: str) -> str:
         return "git"
     if source.startswith("file://") or source.startswith("/"):
         return "dir"
-    raise StageError(f"unsupported TRAINYARD_SOURCE {source!r}: expected s3://…tar.gz, git+<url> or a directory",
-                     source=source)
+    raise StageError(
+        f"unsupported TRAINYARD_SOURCE {source!r}: expected s3://…tar.gz, git+<url> or a directory", source=source
+    )
 
 
 def check_modes(inputs: tuple[InputSpec, ...]) -> None:
     """`mode: mount` is accepted by the schema but not implemented yet: fail before any transfer."""
     for spec in inputs:
         if spec.mode != "download":
-            raise StageError(f"input {spec.name!r} asks for mode: {spec.mode}, which is not supported yet; "
-                             "use mode: download (the default)", input=spec.name)
+            raise StageError(
+                f"input {spec.name!r} asks for mode: {spec.mode}, which is not supported yet; "
+                "use mode: download (the default)",
+                input=spec.name,
+            )
 
 
 # -- code ----------------------------------------------------------------------------------------
+
 
 def stage_snapshot(transfer, uri: str, dest: Path) -> str:
     from trainyard.storage import layout, snapshot
@@ -135,7 +140,7 @@ def stage_source(cfg: RunConfig, transfer) -> str:
         if kind == "snapshot":
             return stage_snapshot(transfer, cfg.source, cfg.workdir)
         if kind == "git":
-            return stage_git(cfg.source[len("git+"):], cfg.source_revision, cfg.workdir)
+            return stage_git(cfg.source[len("git+") :], cfg.source_revision, cfg.workdir)
         return stage_dir(parse(cfg.source).path, cfg.workdir)
     except StageError as exc:
         exc.source = cfg.source
@@ -145,6 +150,7 @@ def stage_source(cfg: RunConfig, transfer) -> str:
 
 
 # -- inputs --------------------------------------------------------------------------------------
+
 
 def stage_input(cfg: RunConfig, transfer, spec: InputSpec, pool) -> str:
     from trainyard.storage.uri import parse_s3
@@ -183,8 +189,10 @@ def stage(cfg: RunConfig, *, store=None, out=sys.stdout) -> StageResult:
         transfer = _transfer(cfg, store)
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     lines = []
-    with cf.ThreadPoolExecutor(cfg.transfer_workers, thread_name_prefix="trainyard-get") as objects, \
-            cf.ThreadPoolExecutor(1 + len(cfg.inputs), thread_name_prefix="trainyard-stage") as tasks:
+    with (
+        cf.ThreadPoolExecutor(cfg.transfer_workers, thread_name_prefix="trainyard-get") as objects,
+        cf.ThreadPoolExecutor(1 + len(cfg.inputs), thread_name_prefix="trainyard-stage") as tasks,
+    ):
         futures = [tasks.submit(stage_source, cfg, transfer)] if kind else []
         futures += [tasks.submit(stage_input, cfg, transfer, spec, objects) for spec in cfg.inputs]
         try:
@@ -219,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = RunConfig.from_env()
     except ConfigError as exc:
         print(f"trainyard: {exc}", file=sys.stderr)
-        termination.write(Path(os.environ.get("TRAINYARD_TERMINATION_LOG") or "/dev/termination-log"),
-                          {"reason": termination.INVALID_CONFIG, "message": str(exc)})
+        termination.write(
+            Path(os.environ.get("TRAINYARD_TERMINATION_LOG") or "/dev/termination-log"),
+            {"reason": termination.INVALID_CONFIG, "message": str(exc)},
+        )
         return 2
     try:
         result = stage(cfg)

@@ -34,8 +34,7 @@ def fit(msg: dict, limit: int = LIMIT) -> dict:
     """A copy of `msg` that encodes to at most `limit` bytes, keeping the most useful parts."""
     msg = dict(msg)
     if "lastLogLines" in msg:
-        msg["lastLogLines"] = [line if len(line) <= MAX_LINE else line[:MAX_LINE] + "…"
-                               for line in msg["lastLogLines"]]
+        msg["lastLogLines"] = [line if len(line) <= MAX_LINE else line[:MAX_LINE] + "…" for line in msg["lastLogLines"]]
     if "message" in msg and len(msg["message"]) > 1024:
         msg["message"] = msg["message"][:1024] + "…"
     while _size(msg) > limit and msg.get("outputs"):

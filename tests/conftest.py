@@ -42,9 +42,9 @@ def reap_left_behind(tmp_path_factory) -> None:
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory):
     """A control plane with 2 KWOK nodes and MinIO, built from upstream and cached."""
-    from trainyard.local.cluster import LocalCluster
-
     import sys
+
+    from trainyard.local.cluster import LocalCluster
 
     reap_left_behind(tmp_path_factory)
     cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), out=sys.stderr)
@@ -73,8 +73,13 @@ class Kubectl:
         self.binary, self.kubeconfig = binary, kubeconfig
 
     def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([self.binary, "--kubeconfig", str(self.kubeconfig), *args], input=input,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [self.binary, "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
         return proc
@@ -82,8 +87,9 @@ class Kubectl:
     def json(self, *args: str) -> dict:
         return json.loads(self.run(*args, "-o", "json").stdout)
 
-    def apply(self, obj: dict | list[dict], namespace: str | None = None, *extra: str,
-              check: bool = True) -> subprocess.CompletedProcess:
+    def apply(
+        self, obj: dict | list[dict], namespace: str | None = None, *extra: str, check: bool = True
+    ) -> subprocess.CompletedProcess:
         docs = obj if isinstance(obj, list) else [obj]
         ns = ["-n", namespace] if namespace else []
         return self.run("apply", *ns, *extra, "-f", "-", input=yaml.safe_dump_all(docs), check=check)
@@ -161,9 +167,14 @@ def process_kubelet(local_cluster, tmp_path_factory):
 
     st = local_cluster.state()
     api = kubernetes.config.new_client_from_config(config_file=str(st.kubeconfig))
-    kubelet = ProcessKubelet(api, "process-node-0", tmp_path_factory.mktemp("process-kubelet"),
-                             api_url=st.server, ca_file=st.dir / "pki" / "ca.crt",
-                             labels={"trainyard.dev/pool": "default"}).start()
+    kubelet = ProcessKubelet(
+        api,
+        "process-node-0",
+        tmp_path_factory.mktemp("process-kubelet"),
+        api_url=st.server,
+        ca_file=st.dir / "pki" / "ca.crt",
+        labels={"trainyard.dev/pool": "default"},
+    ).start()
     try:
         yield kubelet
     finally:
@@ -176,5 +187,8 @@ def get_status(kubectl, kind: str, name: str, namespace: str) -> dict:
 
 def wait_for_phase(kubectl, name: str, namespace: str, phases, timeout: float = 60.0) -> dict:
     phases = (phases,) if isinstance(phases, str) else tuple(phases)
-    return wait_for(lambda: (lambda s: s if s.get("phase") in phases else None)(
-        get_status(kubectl, "tr", name, namespace)), what=f"run {name} to reach {phases}", timeout=timeout)
+    return wait_for(
+        lambda: (lambda s: s if s.get("phase") in phases else None)(get_status(kubectl, "tr", name, namespace)),
+        what=f"run {name} to reach {phases}",
+        timeout=timeout,
+    )

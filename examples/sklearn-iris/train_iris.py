@@ -20,8 +20,7 @@ run = Run.get_context()
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--kernel", type=str, default="linear",
-                        help="Kernel type to be used in the algorithm")
+    parser.add_argument("--kernel", type=str, default="linear", help="Kernel type to be used in the algorithm")
     parser.add_argument("--penalty", type=float, default=1.0, help="Penalty parameter of the error term")
     args = parser.parse_args()
     run.log("Kernel type", args.kernel)
@@ -36,7 +35,7 @@ def main():
     svm_predictions = svm_model_linear.predict(X_test)
 
     accuracy = svm_model_linear.score(X_test, y_test)
-    print("Accuracy of SVM classifier on test set: {:.2f}".format(accuracy))
+    print(f"Accuracy of SVM classifier on test set: {accuracy:.2f}")
     run.log("Accuracy", float(accuracy))
     cm = confusion_matrix(y_test, svm_predictions)
     print(cm)

@@ -9,9 +9,9 @@ import os
 import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from utils import load_data
 
 from trainyard import Run
-from utils import load_data
 
 
 def main():

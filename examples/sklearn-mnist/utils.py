@@ -23,6 +23,7 @@ def load_data(folder, test_rows=2000):
 
     With the full data set (train-images present) this is the canonical 60k/10k split; with only
     the 10k test set (the offline copy) the first rows train and the last `test_rows` test."""
+
     def path(name):
         return os.path.join(folder, name)
 
@@ -36,5 +37,8 @@ def load_data(folder, test_rows=2000):
         test_rows = min(test_rows, len(X_t10k) // 5)  # the 1,797-image digits fallback
         X_train, y_train = X_t10k[:-test_rows], y_t10k[:-test_rows]
         X_test, y_test = X_t10k[-test_rows:], y_t10k[-test_rows:]
-    flat = lambda X: X.reshape(len(X), -1).astype(np.float32) / 255.0
+
+    def flat(X):
+        return X.reshape(len(X), -1).astype(np.float32) / 255.0
+
     return flat(X_train), flat(X_test), y_train.astype(np.int64), y_test.astype(np.int64)

@@ -19,7 +19,7 @@ from trainyard.api.computecluster import KUEUE_QUEUE_LABEL  # noqa: F401  (re-ex
 @dataclasses.dataclass(frozen=True)
 class Ticket:
     admitted: bool = False
-    position: int | None = None     # 1-based place in the cluster's queue while held
+    position: int | None = None  # 1-based place in the cluster's queue while held
     message: str = ""
     kueue_queue: str | None = None  # admitted by Kueue: create the Job suspended in this LocalQueue
 
@@ -34,8 +34,8 @@ class _Cluster:
         self.tickets: dict[str, Ticket] = {}
         self.selector: dict[str, str] | None = None
         self.kueue_queue: str | None = None
-        self.body: dict | None = None    # the ComputeCluster as its last pass read it
-        self.ended: set[str] = set()     # runs whose pod was seen Succeeded or Failed
+        self.body: dict | None = None  # the ComputeCluster as its last pass read it
+        self.ended: set[str] = set()  # runs whose pod was seen Succeeded or Failed
 
 
 _clusters: dict[tuple[str, str], _Cluster] = {}
@@ -52,8 +52,15 @@ def forget(namespace: str, name: str) -> None:
         _clusters.pop((namespace, name), None)
 
 
-def publish(namespace: str, name: str, tickets: dict[str, Ticket], *, selector: dict[str, str],
-            kueue_queue: str | None, cluster: dict | None = None) -> None:
+def publish(
+    namespace: str,
+    name: str,
+    tickets: dict[str, Ticket],
+    *,
+    selector: dict[str, str],
+    kueue_queue: str | None,
+    cluster: dict | None = None,
+) -> None:
     c = _get(namespace, name)
     c.tickets, c.selector, c.kueue_queue = dict(tickets), dict(selector), kueue_queue
     if cluster is not None:

@@ -20,12 +20,13 @@ from kubernetes.client.rest import ApiException
 from trainyard.api import computecluster as cc
 from trainyard.api import conditions as cond
 from trainyard.api.constants import COMPUTE_CLUSTER, GROUP, LABEL_COMPUTE, LABEL_RUN, VERSION
-from trainyard.operator.computecluster import admission, providers, reconcile as reconcile_cluster
+from trainyard.operator.computecluster import admission, providers
+from trainyard.operator.computecluster import reconcile as reconcile_cluster
 from trainyard.operator.core import kube
 from trainyard.operator.core.context import config, post_event, store
 
 log = logging.getLogger("trainyard.cluster")
-MIN_GAP = 0.2          # seconds between two passes of one cluster
+MIN_GAP = 0.2  # seconds between two passes of one cluster
 ERROR_RETRY = 2.0
 KUEUE_GROUP = "kueue.x-k8s.io"
 KUEUE_CHECK_SECONDS = 60.0
@@ -65,9 +66,16 @@ def _surface(namespace: str, name: str, exc: Exception) -> None:
         obj = kube.get_custom(COMPUTE_CLUSTER, namespace, name)
         if obj is None:
             return
-        conds = cond.set_condition((obj.get("status") or {}).get("conditions"), cond.condition(
-            cc.READY, cond.FALSE, cc.REASON_RECONCILE_ERROR, f"reconcile failed (retrying): {exc}"[:1000],
-            generation=obj["metadata"].get("generation")))
+        conds = cond.set_condition(
+            (obj.get("status") or {}).get("conditions"),
+            cond.condition(
+                cc.READY,
+                cond.FALSE,
+                cc.REASON_RECONCILE_ERROR,
+                f"reconcile failed (retrying): {exc}"[:1000],
+                generation=obj["metadata"].get("generation"),
+            ),
+        )
         kube.patch_custom_status(COMPUTE_CLUSTER, namespace, name, {"conditions": conds})
     except Exception:
         log.exception("could not record the error of ComputeCluster %s/%s", namespace, name)
@@ -82,17 +90,19 @@ def cluster_loop(namespace: str, name: str, stopped, **_) -> None:
             if poked or time.monotonic() >= due:
                 last = time.monotonic()
                 try:
-                    delay = reconcile_cluster.reconcile(namespace, name, config(), store(), post_event, memory,
-                                                        kueue_queue=kueue_queue)
+                    delay = reconcile_cluster.reconcile(
+                        namespace, name, config(), store(), post_event, memory, kueue_queue=kueue_queue
+                    )
                 except Exception as exc:  # the API hiccuped: retry soon, visibly
                     log.exception("ComputeCluster %s/%s: pass failed", namespace, name)
                     _surface(namespace, name, exc)
                     delay = ERROR_RETRY
-                if delay is None:     # gone, or being deleted: the delete handler takes over
+                if delay is None:  # gone, or being deleted: the delete handler takes over
                     return
                 due = last + delay
-            poked = admission.wait(namespace, name, max(0.0, min(due - time.monotonic(), 1.0)),
-                                   min_gap=MIN_GAP, since=last)
+            poked = admission.wait(
+                namespace, name, max(0.0, min(due - time.monotonic(), 1.0)), min_gap=MIN_GAP, since=last
+            )
     finally:  # runs read the cluster from the API again, not a copy nobody refreshes
         admission.drop_cluster(namespace, name)
 
@@ -129,8 +139,7 @@ async def run_event(namespace: str, spec, **_) -> None:
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_COMPUTE: kopf.PRESENT})
 @kopf.on.event("", "v1", "pods", labels={LABEL_COMPUTE: kopf.PRESENT})
 async def child_event(namespace: str, labels, status, resource, **_) -> None:
-    if resource.plural == "pods" and (status or {}).get("phase") in ("Succeeded", "Failed") \
-            and labels.get(LABEL_RUN):
+    if resource.plural == "pods" and (status or {}).get("phase") in ("Succeeded", "Failed") and labels.get(LABEL_RUN):
         admission.pod_ended(namespace, labels[LABEL_COMPUTE], labels[LABEL_RUN])
     admission.poke(namespace, labels[LABEL_COMPUTE])
 

@@ -48,7 +48,10 @@ def packing(cluster: dict | None) -> dict | None:
     fits. A static pool is left to the scheduler's spreading."""
     if not cluster or ((cluster.get("spec") or {}).get("provider") or {}).get("type", "static") == "static":
         return None
-    term = {"labelSelector": {"matchLabels": {LABEL_COMPUTE: cluster["metadata"]["name"]}},
-            "topologyKey": HOSTNAME_LABEL}
-    return {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-        {"weight": 100, "podAffinityTerm": term}]}}
+    term = {
+        "labelSelector": {"matchLabels": {LABEL_COMPUTE: cluster["metadata"]["name"]}},
+        "topologyKey": HOSTNAME_LABEL,
+    }
+    return {
+        "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}
+    }

@@ -15,22 +15,37 @@ from kubernetes.client.rest import ApiException
 
 from trainyard.operator.core import kube
 
-REASON_NODE_LOST = "NodeLost"   # DisruptionTarget reason, next to upstream's DeletionByPodGC
+REASON_NODE_LOST = "NodeLost"  # DisruptionTarget reason, next to upstream's DeletionByPodGC
 
 
 def lost_pods(pods: list[dict], existing_nodes: set[str]) -> list[dict]:
     """Non-terminal pods bound to a node that is not among `existing_nodes`."""
-    return [p for p in pods
-            if (p.get("spec") or {}).get("nodeName") and p["spec"]["nodeName"] not in existing_nodes
-            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    return [
+        p
+        for p in pods
+        if (p.get("spec") or {}).get("nodeName")
+        and p["spec"]["nodeName"] not in existing_nodes
+        and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
 
 
 def disruption_patch(node: str, now: str) -> dict:
     """The status patch the pod GC applies to a pod whose node is gone."""
-    return {"status": {"phase": "Failed", "conditions": [{
-        "type": "DisruptionTarget", "status": "True", "reason": REASON_NODE_LOST, "lastTransitionTime": now,
-        "message": f"trainyard: the pod's node {node} was deleted (spot preemption or scale-in); "
-                   "the run is retried without counting against maxRetries"}]}}
+    return {
+        "status": {
+            "phase": "Failed",
+            "conditions": [
+                {
+                    "type": "DisruptionTarget",
+                    "status": "True",
+                    "reason": REASON_NODE_LOST,
+                    "lastTransitionTime": now,
+                    "message": f"trainyard: the pod's node {node} was deleted (spot preemption or scale-in); "
+                    "the run is retried without counting against maxRetries",
+                }
+            ],
+        }
+    }
 
 
 def node_exists(name: str) -> bool:

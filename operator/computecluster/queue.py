@@ -13,7 +13,7 @@ which is reported and skipped rather than blocking the queue for ever.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from collections.abc import Iterable
 
 from kubernetes.utils import parse_quantity
 
@@ -26,13 +26,13 @@ class Res:
     memory: int = 0
     pods: int = 0
 
-    def __add__(self, o: "Res") -> "Res":
+    def __add__(self, o: Res) -> Res:
         return Res(self.cpu + o.cpu, self.memory + o.memory, self.pods + o.pods)
 
-    def __sub__(self, o: "Res") -> "Res":
+    def __sub__(self, o: Res) -> Res:
         return Res(self.cpu - o.cpu, self.memory - o.memory, self.pods - o.pods)
 
-    def holds(self, o: "Res") -> bool:
+    def holds(self, o: Res) -> bool:
         return self.cpu >= o.cpu and self.memory >= o.memory and self.pods >= o.pods
 
 
@@ -62,10 +62,10 @@ class RunView:
 
     name: str
     request: Res
-    state: str                  # QUEUED (no Job yet, or Kueue holds it), ADMITTED (pod not bound), BOUND
-    created: str = ""           # creationTimestamp, RFC 3339 (sorts as text)
+    state: str  # QUEUED (no Job yet, or Kueue holds it), ADMITTED (pod not bound), BOUND
+    created: str = ""  # creationTimestamp, RFC 3339 (sorts as text)
     priority: int = 0
-    node: str | None = None     # where a BOUND run's pod is
+    node: str | None = None  # where a BOUND run's pod is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,21 +73,21 @@ class NodeView:
     name: str
     ready: bool
     allocatable: Res
-    used: Res = Res()           # requests of every non-terminal pod bound to the node (ours or not)
-    schedulable: bool = True    # False when cordoned
-    removable: bool = True      # the provider created it and may delete it
-    ours: int = 0               # how many of our runs' pods are bound to it
+    used: Res = Res()  # requests of every non-terminal pod bound to the node (ours or not)
+    schedulable: bool = True  # False when cordoned
+    removable: bool = True  # the provider created it and may delete it
+    ours: int = 0  # how many of our runs' pods are bound to it
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    admit: tuple[str, ...] = ()                 # queued runs that fit now, in order
-    positions: dict = dataclasses.field(default_factory=dict)   # name -> 1-based position of the rest
-    waiting_for_new_nodes: tuple[str, ...] = () # fit on nodes being added
-    unmet: tuple[Res, ...] = ()                 # requests nothing present or coming can hold
-    too_big: tuple[str, ...] = ()               # larger than any node of the cluster
-    busy: frozenset = frozenset()               # nodes holding or reserved for our runs
-    unbound: int = 0                            # admitted runs whose pod is not bound yet
+    admit: tuple[str, ...] = ()  # queued runs that fit now, in order
+    positions: dict = dataclasses.field(default_factory=dict)  # name -> 1-based position of the rest
+    waiting_for_new_nodes: tuple[str, ...] = ()  # fit on nodes being added
+    unmet: tuple[Res, ...] = ()  # requests nothing present or coming can hold
+    too_big: tuple[str, ...] = ()  # larger than any node of the cluster
+    busy: frozenset = frozenset()  # nodes holding or reserved for our runs
+    unbound: int = 0  # admitted runs whose pod is not bound yet
 
 
 def queue_order(runs: Iterable[RunView]) -> list[RunView]:
@@ -102,8 +102,14 @@ def _first_fit(free: dict[str, Res], need: Res) -> str | None:
     return None
 
 
-def plan(runs: Iterable[RunView], nodes: Iterable[NodeView], *, node_capacity: Res, pending_nodes: int = 0,
-         admit: bool = True) -> Plan:
+def plan(
+    runs: Iterable[RunView],
+    nodes: Iterable[NodeView],
+    *,
+    node_capacity: Res,
+    pending_nodes: int = 0,
+    admit: bool = True,
+) -> Plan:
     """Decide the queue. `pending_nodes` are nodes asked of the provider but not Ready yet (each of
     `node_capacity`). `admit=False` (Kueue admits instead) only computes demand and positions."""
     runs, nodes = list(runs), list(nodes)
@@ -116,7 +122,7 @@ def plan(runs: Iterable[RunView], nodes: Iterable[NodeView], *, node_capacity: R
     biggest = max([node_capacity, *(n.allocatable for n in nodes)], key=lambda r: (r.cpu, r.memory))
 
     unbound = [r for r in runs if r.state == ADMITTED]
-    for r in queue_order(unbound):       # already admitted: they hold a place wherever they land
+    for r in queue_order(unbound):  # already admitted: they hold a place wherever they land
         where = _first_fit(free, r.request)
         if where:
             busy.add(where)
@@ -149,8 +155,15 @@ def plan(runs: Iterable[RunView], nodes: Iterable[NodeView], *, node_capacity: R
             later.append(r.name)
         else:
             unmet.append(r.request)
-    return Plan(admit=tuple(admitted), positions=positions, waiting_for_new_nodes=tuple(later),
-                unmet=tuple(unmet), too_big=tuple(too_big), busy=frozenset(busy), unbound=len(unbound))
+    return Plan(
+        admit=tuple(admitted),
+        positions=positions,
+        waiting_for_new_nodes=tuple(later),
+        unmet=tuple(unmet),
+        too_big=tuple(too_big),
+        busy=frozenset(busy),
+        unbound=len(unbound),
+    )
 
 
 def _fits_any(need: Res, biggest: Res, nodes: list[NodeView]) -> bool:

@@ -18,15 +18,15 @@ from trainyard.operator.computecluster.scaling import DOWN, UP, Decision
 
 @dataclasses.dataclass(frozen=True)
 class Facts:
-    observed: Observation | None        # None when the provider failed
+    observed: Observation | None  # None when the provider failed
     plan: Plan
     decision: Decision | None
-    idle_since: dict                    # node -> epoch seconds or None (busy)
+    idle_since: dict  # node -> epoch seconds or None (busy)
     queued: int
     running: int
     last_scale: float | None
     provider_error: str = ""
-    blocked_by: tuple[str, ...] = ()    # deletion waits for these runs
+    blocked_by: tuple[str, ...] = ()  # deletion waits for these runs
 
 
 def previous_idle(status: dict | None) -> dict:
@@ -50,8 +50,12 @@ def derive(cluster: dict, f: Facts, *, now: str) -> dict:
     min_nodes = spec.get("minNodes", 0)
     if f.blocked_by:
         shown = ", ".join(f.blocked_by[:5]) + (" ..." if len(f.blocked_by) > 5 else "")
-        ready_c = c(cc.READY, False, cc.REASON_DELETION_BLOCKED,
-                    f"being deleted; waiting for {len(f.blocked_by)} run(s) to end: {shown}")
+        ready_c = c(
+            cc.READY,
+            False,
+            cc.REASON_DELETION_BLOCKED,
+            f"being deleted; waiting for {len(f.blocked_by)} run(s) to end: {shown}",
+        )
     elif f.provider_error:
         ready_c = c(cc.READY, False, cc.REASON_PROVIDER_FAILED, f.provider_error)
     elif ready < min_nodes:
@@ -70,30 +74,48 @@ def derive(cluster: dict, f: Facts, *, now: str) -> dict:
     else:
         down = c(cc.SCALING_DOWN, False, cc.REASON_NO_IDLE_NODES, d.message if d else "")
     if d and d.at_max:
-        at_max = c(cc.AT_MAX_CAPACITY, True, cc.REASON_MAX_NODES_REACHED,
-                   f"{f.queued} run(s) queued; the pool is at maxNodes={spec['maxNodes']}" if d.reason != "FixedPool"
-                   else f"{f.queued} run(s) queued on a fixed pool of {current} node(s)")
+        at_max = c(
+            cc.AT_MAX_CAPACITY,
+            True,
+            cc.REASON_MAX_NODES_REACHED,
+            f"{f.queued} run(s) queued; the pool is at maxNodes={spec['maxNodes']}"
+            if d.reason != "FixedPool"
+            else f"{f.queued} run(s) queued on a fixed pool of {current} node(s)",
+        )
     else:
         at_max = c(cc.AT_MAX_CAPACITY, False, cc.REASON_BELOW_MAX_NODES, f"{current} of maxNodes={spec['maxNodes']}")
-    perr = c(cc.PROVIDER_ERROR, bool(f.provider_error), cc.REASON_PROVIDER_FAILED if f.provider_error
-             else cc.REASON_PROVIDER_HEALTHY, f.provider_error or "the provider answers")
+    perr = c(
+        cc.PROVIDER_ERROR,
+        bool(f.provider_error),
+        cc.REASON_PROVIDER_FAILED if f.provider_error else cc.REASON_PROVIDER_HEALTHY,
+        f.provider_error or "the provider answers",
+    )
     conds = old.get("conditions")
     for new in (ready_c, up, down, at_max, perr):
         conds = cond.set_condition(conds, new)
     status = dict(old)
-    status.update({
-        "observedGeneration": gen,
-        "currentNodes": current,
-        "readyNodes": ready,
-        "busyNodes": len(busy),
-        "desiredNodes": desired,
-        "queuedRuns": f.queued,
-        "runningRuns": f.running,
-        "nodes": [{"name": n.name, "ready": n.ready, "busy": n.name in f.plan.busy, "runs": n.ours,
-                   **({"idleSince": rfc3339(f.idle_since[n.name])} if f.idle_since.get(n.name) else {})}
-                  for n in sorted(nodes, key=lambda n: n.name)],
-        "conditions": conds,
-    })
+    status.update(
+        {
+            "observedGeneration": gen,
+            "currentNodes": current,
+            "readyNodes": ready,
+            "busyNodes": len(busy),
+            "desiredNodes": desired,
+            "queuedRuns": f.queued,
+            "runningRuns": f.running,
+            "nodes": [
+                {
+                    "name": n.name,
+                    "ready": n.ready,
+                    "busy": n.name in f.plan.busy,
+                    "runs": n.ours,
+                    **({"idleSince": rfc3339(f.idle_since[n.name])} if f.idle_since.get(n.name) else {}),
+                }
+                for n in sorted(nodes, key=lambda n: n.name)
+            ],
+            "conditions": conds,
+        }
+    )
     if f.last_scale is not None:
         status["lastScaleTime"] = rfc3339(f.last_scale)
     return status

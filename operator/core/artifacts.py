@@ -49,8 +49,12 @@ def latest_metrics(raw: bytes) -> dict[str, float]:
         except ValueError:
             continue
         name, value = rec.get("name"), rec.get("value")
-        if isinstance(name, str) and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and math.isfinite(value):
+        if (
+            isinstance(name, str)
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        ):
             latest[name] = value
     return latest
 

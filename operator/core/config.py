@@ -35,7 +35,7 @@ class OperatorConfig:
         return dict(self.serving_images)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "OperatorConfig":
+    def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
         e = os.environ if env is None else env
         endpoint = e.get("TRAINYARD_S3_ENDPOINT", "")
         return cls(
@@ -62,8 +62,15 @@ def parse_serving_images(raw: str | None) -> tuple[tuple[str, str], ...]:
     except ValueError as exc:
         raise ValueError(f"TRAINYARD_SERVING_IMAGES is not JSON: {exc}") from None
     if not isinstance(data, dict) or not all(
-            isinstance(k, str) and len(k.split(".")) == 2 and all(p.isdigit() for p in k.split("."))
-            and isinstance(v, str) and v for k, v in data.items()):
-        raise ValueError('TRAINYARD_SERVING_IMAGES must map scikit-learn "major.minor" to an image, '
-                         f'e.g. {{"1.9": "trainyard/runtime:0.1.0-sklearn1.9"}}; got {raw!r}')
+        isinstance(k, str)
+        and len(k.split(".")) == 2
+        and all(p.isdigit() for p in k.split("."))
+        and isinstance(v, str)
+        and v
+        for k, v in data.items()
+    ):
+        raise ValueError(
+            'TRAINYARD_SERVING_IMAGES must map scikit-learn "major.minor" to an image, '
+            f'e.g. {{"1.9": "trainyard/runtime:0.1.0-sklearn1.9"}}; got {raw!r}'
+        )
     return tuple(sorted(data.items()))

@@ -4,7 +4,8 @@ how an Event is posted (built once per process), and how a handler turns a faile
 from __future__ import annotations
 
 import functools
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import kopf
 

@@ -51,12 +51,21 @@ def run_policy(run: dict, bucket: str) -> dict:
     statements = [
         {"Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [_arn(b) for b in sorted(list_prefixes)]},
         {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": sorted(set(read_objects))},
-        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-         "Resource": [_arn(bucket, own + "*")]},
+        {
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            "Resource": [_arn(bucket, own + "*")],
+        },
     ]
     for b, prefixes in sorted(list_prefixes.items()):
-        statements.append({"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [_arn(b)],
-                           "Condition": {"StringLike": {"s3:prefix": sorted(set(prefixes))}}})
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [_arn(b)],
+                "Condition": {"StringLike": {"s3:prefix": sorted(set(prefixes))}},
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -70,8 +79,13 @@ def mint(endpoint: str, access_key: str, secret_key: str, policy: dict, duration
     from minio.credentials.providers import AssumeRoleProvider
 
     try:
-        creds = AssumeRoleProvider(sts_endpoint=endpoint, access_key=access_key, secret_key=secret_key,
-                                   duration_seconds=duration, policy=json.dumps(policy)).retrieve()
+        creds = AssumeRoleProvider(
+            sts_endpoint=endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            duration_seconds=duration,
+            policy=json.dumps(policy),
+        ).retrieve()
     except Exception:  # no STS on this store: fall back, and say so in the run's status
         return RunCredentials(access_key, secret_key, "", scoped=False)
     return RunCredentials(creds.access_key, creds.secret_key, creds.session_token or "", scoped=True)

@@ -62,7 +62,8 @@ def get_custom(kind: str, namespace: str, name: str) -> dict | None:
 
 def patch_custom_status(kind: str, namespace: str, name: str, status: dict) -> dict:
     return custom().patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURALS[kind], name, {"status": status})
+        GROUP, VERSION, namespace, PLURALS[kind], name, {"status": status}
+    )
 
 
 def merge_patch(old: dict, new: dict, *, keep: tuple[str, ...] = ()) -> dict:

@@ -23,4 +23,4 @@ def store_secret_data(cfg: OperatorConfig, access_key: str, secret_key: str, ses
     return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
 
 
-CREDENTIALS_EXPIRE = "trainyard.dev/credentials-expire"   # annotation: when the Secret's keys stop working
+CREDENTIALS_EXPIRE = "trainyard.dev/credentials-expire"  # annotation: when the Secret's keys stop working

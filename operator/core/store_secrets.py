@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from kubernetes.client.rest import ApiException
 
 from trainyard.api.conditions import parse_time, rfc3339
 from trainyard.operator.core import credentials, kube
-from trainyard.operator.core.store_access import CREDENTIALS_EXPIRE
 from trainyard.operator.core.config import OperatorConfig
+from trainyard.operator.core.store_access import CREDENTIALS_EXPIRE
 
 log = logging.getLogger("trainyard.credentials")
 
@@ -24,8 +24,17 @@ log = logging.getLogger("trainyard.credentials")
 Build = Callable[[str, str, str, str], dict]
 
 
-def ensure(namespace: str, name: str, cfg: OperatorConfig, policy: dict, duration: int, build: Build, *,
-           needed: float, who: str) -> float:
+def ensure(
+    namespace: str,
+    name: str,
+    cfg: OperatorConfig,
+    policy: dict,
+    duration: int,
+    build: Build,
+    *,
+    needed: float,
+    who: str,
+) -> float:
     """Secret `name` exists with credentials that work until `needed` (epoch seconds): read as it
     is when it does, created when missing, its keys re-minted in place when they expire sooner (a
     Secret without the annotation counts as expired). Returns when its credentials expire."""
@@ -45,10 +54,11 @@ def ensure(namespace: str, name: str, cfg: OperatorConfig, policy: dict, duratio
         expires = now + duration
     else:
         log.warning("the object store has no STS: %s gets the operator's unscoped credentials", who)
-        expires = now + credentials.MAX_DURATION   # the operator's own keys do not expire
+        expires = now + credentials.MAX_DURATION  # the operator's own keys do not expire
     body = build(creds.access_key, creds.secret_key, creds.session_token, rfc3339(expires, timespec="seconds"))
     if old is None and kube.create_if_absent(body):
         return expires
-    kube.core().patch_namespaced_secret(name, namespace, {"metadata": {"annotations": body["metadata"]["annotations"]},
-                                                          "data": body["data"]})
+    kube.core().patch_namespaced_secret(
+        name, namespace, {"metadata": {"annotations": body["metadata"]["annotations"]}, "data": body["data"]}
+    )
     return expires

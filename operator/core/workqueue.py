@@ -22,27 +22,33 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 log = logging.getLogger("trainyard.workqueue")
 
 
 class WorkQueue:
-    def __init__(self, fn: Callable[[Hashable], None], *, workers: int = 8, name: str = "work",
-                 backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Hashable], None],
+        *,
+        workers: int = 8,
+        name: str = "work",
+        backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._fn, self._workers, self._name, self._backoff, self._clock = fn, workers, name, backoff, clock
         self._cv = threading.Condition()
         self._ready: collections.deque = collections.deque()
-        self._waiting: set = set()        # in _ready
-        self._running: set = set()        # being reconciled by a worker
-        self._again: set = set()          # added while running: reconcile once more afterwards
-        self._later: list = []            # heap of (due, seq, key)
+        self._waiting: set = set()  # in _ready
+        self._running: set = set()  # being reconciled by a worker
+        self._again: set = set()  # added while running: reconcile once more afterwards
+        self._later: list = []  # heap of (due, seq, key)
         self._seq = itertools.count()
         self._failures: dict = {}
-        self._contexts: dict = {}         # key -> the context it was last added from
+        self._contexts: dict = {}  # key -> the context it was last added from
         self._threads: list[threading.Thread] = []
-        self.processed = 0                # reconciles done (for tests and logs)
+        self.processed = 0  # reconciles done (for tests and logs)
 
     def add(self, key: Hashable, *, delay: float = 0.0) -> None:
         context = contextvars.copy_context()
@@ -114,5 +120,5 @@ class WorkQueue:
                 if retry is not None:
                     heapq.heappush(self._later, (self._clock() + retry, next(self._seq), key))
                 elif key not in self._waiting and all(k != key for _, _, k in self._later):
-                    self._contexts.pop(key, None)   # done with it for now
+                    self._contexts.pop(key, None)  # done with it for now
                 self._cv.notify()

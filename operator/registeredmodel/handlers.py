@@ -12,13 +12,18 @@ import kopf
 
 from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import GROUP, LABEL_MODEL, VERSION
-from trainyard.operator.registeredmodel import reconcile as reconcile_model, registry
 from trainyard.operator.core.context import config, post_event, retrying, store
+from trainyard.operator.registeredmodel import reconcile as reconcile_model
+from trainyard.operator.registeredmodel import registry
 
 
 def _reconcile(namespace: str, name: str):
-    return retrying("RegisteredModel", namespace, name,
-                    lambda: reconcile_model.reconcile(namespace, name, config(), store(), post_event))
+    return retrying(
+        "RegisteredModel",
+        namespace,
+        name,
+        lambda: reconcile_model.reconcile(namespace, name, config(), store(), post_event),
+    )
 
 
 @kopf.on.resume(GROUP, VERSION, "registeredmodels")
@@ -34,8 +39,14 @@ def _needs_attention(spec, status, **_) -> bool:
     return rm.is_waiting(conditions) or ("deployment" in (spec or {}) and not (ready and ready["status"] == "True"))
 
 
-@kopf.timer(GROUP, VERSION, "registeredmodels", interval=reconcile_model.WAIT_SECONDS,
-            initial_delay=reconcile_model.WAIT_SECONDS, when=_needs_attention)
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "registeredmodels",
+    interval=reconcile_model.WAIT_SECONDS,
+    initial_delay=reconcile_model.WAIT_SECONDS,
+    when=_needs_attention,
+)
 def model_safety_net(namespace: str, name: str, **_) -> None:
     _reconcile(namespace, name)
 

@@ -20,16 +20,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from trainyard.api import conditions as cond
 from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import GROUP, PLURALS, REGISTERED_MODEL, TRAINING_RUN, VERSION
 from trainyard.operator.core import kube
-from trainyard.operator.registeredmodel import store as model_store, registry, rollout as serving_apply
-from trainyard.operator.registeredmodel import serving
 from trainyard.operator.core.config import OperatorConfig
+from trainyard.operator.registeredmodel import registry, serving
+from trainyard.operator.registeredmodel import rollout as serving_apply
+from trainyard.operator.registeredmodel import store as model_store
 from trainyard.runtime.serving.artifact import ArtifactError, detect_framework
 
 log = logging.getLogger("trainyard.model")
@@ -44,8 +45,9 @@ class Outcome:
     requeue_after: float | None = None  # waiting on something no event will announce
 
 
-def register(model: dict, versions: list[dict], cfg: OperatorConfig, store, *, now: str,
-             workdir: Path | None = None) -> tuple[dict, bool]:
+def register(
+    model: dict, versions: list[dict], cfg: OperatorConfig, store, *, now: str, workdir: Path | None = None
+) -> tuple[dict, bool]:
     """(version entry of the current source, whether it is new). Raises SourceProblem."""
     spec, ns, name = model["spec"], model["metadata"]["namespace"], model["metadata"]["name"]
     run = kube.get_custom(TRAINING_RUN, ns, registry.run_name(model)) if registry.run_name(model) else None
@@ -55,8 +57,10 @@ def register(model: dict, versions: list[dict], cfg: OperatorConfig, store, *, n
         if hit:
             return hit, False
     if store is None:
-        raise registry.SourceProblem(rm.REASON_STORE_NOT_CONFIGURED,
-                                     "the operator has no object store (TRAINYARD_S3_ENDPOINT); models cannot be copied")
+        raise registry.SourceProblem(
+            rm.REASON_STORE_NOT_CONFIGURED,
+            "the operator has no object store (TRAINYARD_S3_ENDPOINT); models cannot be copied",
+        )
     where = f"s3://{source.bucket}/{source.key}"
     with tempfile.TemporaryDirectory(dir=workdir, prefix="trainyard-register-") as tmp:
         try:
@@ -64,31 +68,51 @@ def register(model: dict, versions: list[dict], cfg: OperatorConfig, store, *, n
         except Exception as exc:
             from trainyard.storage.config import describe
 
-            raise registry.SourceProblem(rm.REASON_STORE_UNAVAILABLE,
-                                         f"cannot read {where}: {describe(exc)}; retrying") from exc
+            raise registry.SourceProblem(
+                rm.REASON_STORE_UNAVAILABLE, f"cannot read {where}: {describe(exc)}; retrying"
+            ) from exc
         if fetched is None:
-            raise registry.SourceProblem(rm.REASON_ARTIFACT_NOT_FOUND,
-                                         f"{where} does not exist; upload it or fix spec.source")
+            raise registry.SourceProblem(
+                rm.REASON_ARTIFACT_NOT_FOUND, f"{where} does not exist; upload it or fix spec.source"
+            )
         if source.expected_sha256 and fetched.sha256 != source.expected_sha256:
-            raise registry.SourceProblem(rm.REASON_CHECKSUM_MISMATCH,
-                                         f"{where} has SHA-256 {fetched.sha256}, but the run's manifest says "
-                                         f"{source.expected_sha256}: the file changed after the run; re-run it")
+            raise registry.SourceProblem(
+                rm.REASON_CHECKSUM_MISMATCH,
+                f"{where} has SHA-256 {fetched.sha256}, but the run's manifest says "
+                f"{source.expected_sha256}: the file changed after the run; re-run it",
+            )
         hit = registry.find_version(versions, registry.source_key(source.source_id, fetched.sha256))
         if hit:
             return hit, False
         try:
             detected, detected_version = detect_framework(fetched.path)
         except ArtifactError as exc:
-            raise registry.SourceProblem(rm.REASON_ARTIFACT_UNREADABLE,
-                                         f"{where} is not a model file trainyard can read: {exc}; save the "
-                                         "estimator with joblib.dump or pickle.dump") from exc
+            raise registry.SourceProblem(
+                rm.REASON_ARTIFACT_UNREADABLE,
+                f"{where} is not a model file trainyard can read: {exc}; save the "
+                "estimator with joblib.dump or pickle.dump",
+            ) from exc
         framework, framework_version = registry.check_framework(spec, detected, detected_version)
         number = registry.next_version(versions)
-        entry = registry.version_entry(model, number, source, bucket=cfg.s3_bucket, sha256=fetched.sha256,
-                                       size=fetched.size, framework=framework,
-                                       framework_version=framework_version, now=now)
-        model_store.copy_verified(store, source.bucket, source.key, fetched, cfg.s3_bucket,
-                                  registry.model_key(ns, name, number, source.filename))
+        entry = registry.version_entry(
+            model,
+            number,
+            source,
+            bucket=cfg.s3_bucket,
+            sha256=fetched.sha256,
+            size=fetched.size,
+            framework=framework,
+            framework_version=framework_version,
+            now=now,
+        )
+        model_store.copy_verified(
+            store,
+            source.bucket,
+            source.key,
+            fetched,
+            cfg.s3_bucket,
+            registry.model_key(ns, name, number, source.filename),
+        )
         model_store.write_manifest(store, cfg.s3_bucket, ns, name, entry)
     return entry, True
 
@@ -97,12 +121,22 @@ def _settled(model: dict, old: dict) -> bool:
     """The current generation's source was already dealt with for good (recorded, or refused for a
     reason only a spec change fixes)."""
     reg = cond.find(old.get("conditions"), rm.REGISTERED)
-    return bool(reg and reg.get("observedGeneration") == model["metadata"].get("generation")
-                and not rm.is_waiting(old.get("conditions")))
+    return bool(
+        reg
+        and reg.get("observedGeneration") == model["metadata"].get("generation")
+        and not rm.is_waiting(old.get("conditions"))
+    )
 
 
-def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event: EventSink, *,
-              now: Callable[[], str] = cond.now_rfc3339) -> Outcome | None:
+def reconcile(
+    namespace: str,
+    name: str,
+    cfg: OperatorConfig,
+    store,
+    post_event: EventSink,
+    *,
+    now: Callable[[], str] = cond.now_rfc3339,
+) -> Outcome | None:
     with kube.lock_for(namespace, f"{REGISTERED_MODEL}/{name}"):
         model = kube.get_custom(REGISTERED_MODEL, namespace, name)
         if model is None or model["metadata"].get("deletionTimestamp"):
@@ -119,8 +153,11 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
                 if created:
                     versions.append(entry)
                 current = entry["version"]
-                reg = (cond.TRUE, rm.REASON_REGISTERED if created else rm.REASON_SOURCE_UNCHANGED,
-                       f"version {current} ({entry['uri']}, sha256 {entry['sha256'][:12]})")
+                reg = (
+                    cond.TRUE,
+                    rm.REASON_REGISTERED if created else rm.REASON_SOURCE_UNCHANGED,
+                    f"version {current} ({entry['uri']}, sha256 {entry['sha256'][:12]})",
+                )
             except registry.SourceProblem as p:
                 reg = (cond.FALSE, p.reason, p.message)
             conditions = cond.set_condition(conditions, cond.condition(rm.REGISTERED, *reg, generation=gen, now=stamp))
@@ -154,8 +191,13 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
 def write_status(namespace: str, name: str, resource_version: str, patch: dict) -> dict:
     """Merge-patch the status, failing with 409 if the model changed since it was read."""
     return kube.custom().patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURALS[REGISTERED_MODEL], name,
-        {"metadata": {"resourceVersion": resource_version}, "status": patch})
+        GROUP,
+        VERSION,
+        namespace,
+        PLURALS[REGISTERED_MODEL],
+        name,
+        {"metadata": {"resourceVersion": resource_version}, "status": patch},
+    )
 
 
 def _message(conditions: list[dict]) -> str:
@@ -169,8 +211,12 @@ def _announce(model: dict, old: dict, new: dict, post_event: EventSink) -> None:
     """One Event per transition: a new version, and each change of a condition's reason."""
     if len(new.get("versions") or ()) > len(old.get("versions") or ()):
         v = new["versions"][-1]
-        post_event(model, "Normal", "VersionRegistered",
-                   f"version {v['version']} from {v.get('run') or v.get('sourceUri')}: {v['uri']}")
+        post_event(
+            model,
+            "Normal",
+            "VersionRegistered",
+            f"version {v['version']} from {v.get('run') or v.get('sourceUri')}: {v['uri']}",
+        )
     for c in new["conditions"]:
         before = cond.find(old.get("conditions"), c["type"])
         if before and (before["status"], before["reason"]) == (c["status"], c["reason"]):

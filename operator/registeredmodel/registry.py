@@ -42,7 +42,7 @@ class Source:
     bucket: str
     key: str
     filename: str
-    source_id: str                      # identity without the content hash
+    source_id: str  # identity without the content hash
     expected_sha256: str | None = None  # from the run's outputs manifest
     expected_size: int | None = None
     lineage: dict = dataclasses.field(default_factory=dict)
@@ -58,8 +58,11 @@ def run_name(model: dict) -> str | None:
 
 def numeric_metrics(metrics: dict | None) -> dict[str, float]:
     """The run's metrics that the schema can hold (numbers; lists and strings stay with the run)."""
-    return {k: v for k, v in (metrics or {}).items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    return {
+        k: v
+        for k, v in (metrics or {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def resolve(model: dict, run: dict | None) -> Source:
@@ -69,41 +72,59 @@ def resolve(model: dict, run: dict | None) -> Source:
     if "uri" in src:
         uri = parse_s3(src["uri"])
         if uri.is_prefix:
-            raise SourceProblem(rm.REASON_ARTIFACT_NOT_FOUND,
-                                f"source.uri {src['uri']} is a prefix; name the model file itself")
+            raise SourceProblem(
+                rm.REASON_ARTIFACT_NOT_FOUND, f"source.uri {src['uri']} is a prefix; name the model file itself"
+            )
         return Source(uri.bucket, uri.key, uri.name, f"uri:{src['uri']}", lineage={"sourceUri": src["uri"]})
     name, path = src["trainingRun"]["name"], src["trainingRun"]["path"]
     if run is None:
-        raise SourceProblem(rm.REASON_RUN_NOT_FOUND,
-                            f"TrainingRun {name!r} does not exist in namespace {ns!r}; waiting for it — create it "
-                            "or fix spec.source.trainingRun.name")
+        raise SourceProblem(
+            rm.REASON_RUN_NOT_FOUND,
+            f"TrainingRun {name!r} does not exist in namespace {ns!r}; waiting for it — create it "
+            "or fix spec.source.trainingRun.name",
+        )
     status = run.get("status") or {}
     conditions = status.get("conditions")
     phase = tr.phase_of(conditions)
     if tr.is_terminal(conditions) and phase != tr.PHASE_COMPLETED:
         why = next((c for c in conditions if c.get("type") in (tr.FAILED, tr.CANCELED)), {})
-        raise SourceProblem(rm.REASON_RUN_FAILED,
-                            f"TrainingRun {name!r} ended {phase} ({why.get('reason', '')}): only a Completed run's "
-                            "outputs can be registered; point spec.source at a completed run")
+        raise SourceProblem(
+            rm.REASON_RUN_FAILED,
+            f"TrainingRun {name!r} ended {phase} ({why.get('reason', '')}): only a Completed run's "
+            "outputs can be registered; point spec.source at a completed run",
+        )
     outputs = status.get("outputs")
     if phase != tr.PHASE_COMPLETED or outputs is None or not status.get("artifactsUri"):
-        raise SourceProblem(rm.REASON_RUN_NOT_COMPLETED,
-                            f"TrainingRun {name!r} is {phase}; the model is registered when it completes")
+        raise SourceProblem(
+            rm.REASON_RUN_NOT_COMPLETED, f"TrainingRun {name!r} is {phase}; the model is registered when it completes"
+        )
     entry = next((o for o in outputs if o.get("path") == path), None)
     if entry is None:
-        have = sorted(o["path"] for o in outputs if o["path"].startswith("outputs/")) or \
-            sorted(o["path"] for o in outputs)
+        have = sorted(o["path"] for o in outputs if o["path"].startswith("outputs/")) or sorted(
+            o["path"] for o in outputs
+        )
         listed = ", ".join(have[:10]) + (", ..." if len(have) > 10 else "") if have else "none"
-        raise SourceProblem(rm.REASON_PATH_NOT_IN_OUTPUTS,
-                            f"{path!r} is not among the outputs of TrainingRun {name!r} ({listed}); "
-                            "fix spec.source.trainingRun.path")
+        raise SourceProblem(
+            rm.REASON_PATH_NOT_IN_OUTPUTS,
+            f"{path!r} is not among the outputs of TrainingRun {name!r} ({listed}); fix spec.source.trainingRun.path",
+        )
     base = parse_s3(status["artifactsUri"]).as_prefix()
-    lineage = {"run": name, "runUid": run["metadata"]["uid"],
-               "experiment": run["spec"].get("experiment", "default"), "path": path,
-               "metrics": numeric_metrics(status.get("metrics"))}
-    return Source(base.bucket, base.key + path, PurePosixPath(path).name,
-                  f"run:{run['metadata']['uid']}/{path}", expected_sha256=entry.get("sha256"),
-                  expected_size=entry.get("size"), lineage=lineage)
+    lineage = {
+        "run": name,
+        "runUid": run["metadata"]["uid"],
+        "experiment": run["spec"].get("experiment", "default"),
+        "path": path,
+        "metrics": numeric_metrics(status.get("metrics")),
+    }
+    return Source(
+        base.bucket,
+        base.key + path,
+        PurePosixPath(path).name,
+        f"run:{run['metadata']['uid']}/{path}",
+        expected_sha256=entry.get("sha256"),
+        expected_size=entry.get("size"),
+        lineage=lineage,
+    )
 
 
 def find_version(versions: list[dict] | None, key: str) -> dict | None:
@@ -122,20 +143,24 @@ def check_framework(spec: dict, detected: str, detected_version: str | None) -> 
     if wanted == CUSTOM:
         return CUSTOM, declared or detected_version
     if detected != SCIKIT_LEARN:
-        raise SourceProblem(rm.REASON_NOT_SCIKIT_LEARN,
-                            "the artifact is a pickle but not of a scikit-learn estimator; save the fitted "
-                            "estimator with joblib.dump, or set framework: Custom (which cannot be deployed)")
+        raise SourceProblem(
+            rm.REASON_NOT_SCIKIT_LEARN,
+            "the artifact is a pickle but not of a scikit-learn estimator; save the fitted "
+            "estimator with joblib.dump, or set framework: Custom (which cannot be deployed)",
+        )
     if declared and detected_version and not _same_release(declared, detected_version):
-        raise SourceProblem(rm.REASON_FRAMEWORK_VERSION_MISMATCH,
-                            f"spec.frameworkVersion is {declared} but the artifact was saved by scikit-learn "
-                            f"{detected_version}; remove frameworkVersion (it is detected) or correct it")
+        raise SourceProblem(
+            rm.REASON_FRAMEWORK_VERSION_MISMATCH,
+            f"spec.frameworkVersion is {declared} but the artifact was saved by scikit-learn "
+            f"{detected_version}; remove frameworkVersion (it is detected) or correct it",
+        )
     return SCIKIT_LEARN, detected_version or declared
 
 
 def _same_release(declared: str, detected: str) -> bool:
     """1.5 matches 1.5.2; 1.5.1 matches only 1.5.1."""
     d, a = declared.split("."), detected.split(".")
-    return a[:len(d)] == d
+    return a[: len(d)] == d
 
 
 def serving_image(images: dict[str, str], framework_version: str | None) -> str | None:
@@ -146,12 +171,29 @@ def serving_image(images: dict[str, str], framework_version: str | None) -> str 
     return images.get(major_minor)
 
 
-def version_entry(model: dict, version: int, source: Source, *, bucket: str, sha256: str, size: int,
-                  framework: str, framework_version: str | None, now: str) -> dict:
+def version_entry(
+    model: dict,
+    version: int,
+    source: Source,
+    *,
+    bucket: str,
+    sha256: str,
+    size: int,
+    framework: str,
+    framework_version: str | None,
+    now: str,
+) -> dict:
     ns, name = model["metadata"]["namespace"], model["metadata"]["name"]
-    entry = {"version": version, "uri": model_uri(bucket, ns, name, version, source.filename),
-             "sourceKey": source_key(source.source_id, sha256), "sha256": sha256, "size": size,
-             "framework": framework, "registeredAt": now, **source.lineage}
+    entry = {
+        "version": version,
+        "uri": model_uri(bucket, ns, name, version, source.filename),
+        "sourceKey": source_key(source.source_id, sha256),
+        "sha256": sha256,
+        "size": size,
+        "framework": framework,
+        "registeredAt": now,
+        **source.lineage,
+    }
     if framework_version:
         entry["frameworkVersion"] = framework_version
     return entry

@@ -11,9 +11,8 @@ from trainyard.api import conditions as cond
 from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import LABEL_MODEL
 from trainyard.operator.core import credentials, kube, store_secrets
-from trainyard.operator.registeredmodel import registry
-from trainyard.operator.registeredmodel import serving
 from trainyard.operator.core.config import OperatorConfig
+from trainyard.operator.registeredmodel import registry, serving
 from trainyard.runtime.serving.artifact import SCIKIT_LEARN
 
 FIELD_MANAGER = "trainyard-operator"
@@ -35,9 +34,11 @@ def _autoscaling():
 def apply(obj: dict) -> None:
     """Server-side apply: creates or updates, and leaves fields we do not set (an HPA's replicas)."""
     ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-    patch = {"Deployment": _apps().patch_namespaced_deployment,
-             "Service": kube.core().patch_namespaced_service,
-             "HorizontalPodAutoscaler": _autoscaling().patch_namespaced_horizontal_pod_autoscaler}[obj["kind"]]
+    patch = {
+        "Deployment": _apps().patch_namespaced_deployment,
+        "Service": kube.core().patch_namespaced_service,
+        "HorizontalPodAutoscaler": _autoscaling().patch_namespaced_horizontal_pod_autoscaler,
+    }[obj["kind"]]
     patch(name, ns, obj, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY)
 
 
@@ -78,8 +79,16 @@ def _ensure_secret(model: dict, cfg: OperatorConfig) -> None:
     def build(access_key: str, secret_key: str, token: str, expires: str) -> dict:
         return serving.build_store_secret(model, cfg, access_key, secret_key, token, expires=expires)
 
-    store_secrets.ensure(ns, serving.store_secret_name(name), cfg, serving.model_read_policy(model, cfg.s3_bucket),
-                         credentials.MAX_DURATION, build, needed=0.0, who=f"the servers of model {ns}/{name}")
+    store_secrets.ensure(
+        ns,
+        serving.store_secret_name(name),
+        cfg,
+        serving.model_read_policy(model, cfg.s3_bucket),
+        credentials.MAX_DURATION,
+        build,
+        needed=0.0,
+        who=f"the servers of model {ns}/{name}",
+    )
 
 
 def images_for(served: list[tuple[dict, int]], cfg: OperatorConfig) -> list[tuple[dict, int, str]]:
@@ -87,9 +96,11 @@ def images_for(served: list[tuple[dict, int]], cfg: OperatorConfig) -> list[tupl
     out = []
     for entry, percent in served:
         if entry.get("framework") != SCIKIT_LEARN:
-            raise serving.ServingProblem(rm.REASON_NOT_SERVABLE,
-                                         f"version {entry['version']} is framework {entry.get('framework')}; only "
-                                         "ScikitLearn models have a no-code server")
+            raise serving.ServingProblem(
+                rm.REASON_NOT_SERVABLE,
+                f"version {entry['version']} is framework {entry.get('framework')}; only "
+                "ScikitLearn models have a no-code server",
+            )
         image = registry.serving_image(cfg.serving_image_map, entry.get("frameworkVersion"))
         if image is None:
             have = ", ".join(f"{k} ({v})" for k, v in sorted(cfg.serving_image_map.items())) or "none"
@@ -97,13 +108,15 @@ def images_for(served: list[tuple[dict, int]], cfg: OperatorConfig) -> list[tupl
                 rm.REASON_NO_RUNTIME_IMAGE,
                 f"version {entry['version']} was saved by scikit-learn {entry.get('frameworkVersion') or '(unknown)'}, "
                 f"and no runtime image loads that release (curated images: {have}); retrain with a listed "
-                "scikit-learn, or add an image to the operator's TRAINYARD_SERVING_IMAGES")
+                "scikit-learn, or add an image to the operator's TRAINYARD_SERVING_IMAGES",
+            )
         out.append((entry, percent, image))
     return out
 
 
-def deploy(model: dict, versions: list[dict], current: int | None,
-           cfg: OperatorConfig) -> tuple[tuple[str, str, str], list[dict]]:
+def deploy(
+    model: dict, versions: list[dict], current: int | None, cfg: OperatorConfig
+) -> tuple[tuple[str, str, str], list[dict]]:
     """((status, reason, message) of Ready, [{version, percent, replicas}] in place)."""
     ns, name = model["metadata"]["namespace"], model["metadata"]["name"]
     try:
@@ -115,8 +128,9 @@ def deploy(model: dict, versions: list[dict], current: int | None,
     for obj in objs:
         apply(obj)
     wanted_hpas = {o["metadata"]["name"] for o in objs if o["kind"] == "HorizontalPodAutoscaler"}
-    for hpa in _autoscaling().list_namespaced_horizontal_pod_autoscaler(
-            ns, label_selector=f"{LABEL_MODEL}={name}").items:
+    for hpa in (
+        _autoscaling().list_namespaced_horizontal_pod_autoscaler(ns, label_selector=f"{LABEL_MODEL}={name}").items
+    ):
         if hpa.metadata.name not in wanted_hpas:
             _ignore_404(_autoscaling().delete_namespaced_horizontal_pod_autoscaler, hpa.metadata.name, ns)
     desired = {entry["version"] for entry, _, _ in served}

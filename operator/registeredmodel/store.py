@@ -65,12 +65,20 @@ def copy_verified(client, src_bucket: str, src_key: str, fetched: Fetched, dst_b
     meta = {"x-amz-meta-sha256": fetched.sha256}
     try:
         if fetched.size <= SINGLE_COPY_LIMIT:
-            client.copy_object(dst_bucket, dst_key, CopySource(src_bucket, src_key, match_etag=fetched.etag or None),
-                               metadata=meta, metadata_directive="REPLACE")
+            client.copy_object(
+                dst_bucket,
+                dst_key,
+                CopySource(src_bucket, src_key, match_etag=fetched.etag or None),
+                metadata=meta,
+                metadata_directive="REPLACE",
+            )
         else:
-            client.compose_object(dst_bucket, dst_key,
-                                  [ComposeSource(src_bucket, src_key, match_etag=fetched.etag or None)],
-                                  metadata=meta)
+            client.compose_object(
+                dst_bucket,
+                dst_key,
+                [ComposeSource(src_bucket, src_key, match_etag=fetched.etag or None)],
+                metadata=meta,
+            )
     except S3Error as exc:
         if exc.code == "PreconditionFailed":
             raise StoreMismatch(f"s3://{src_bucket}/{src_key} changed while it was being registered") from exc
@@ -89,8 +97,15 @@ def manifest_key(namespace: str, model: str, version: int) -> str:
 
 def write_manifest(client, bucket: str, namespace: str, model: str, entry: dict) -> None:
     """The version's record next to its files, in the runs' manifest shape plus its lineage."""
-    doc = {"files": [{"path": entry["uri"].rsplit("/", 1)[1], "size": entry["size"], "sha256": entry["sha256"]}],
-           "version": entry}
+    doc = {
+        "files": [{"path": entry["uri"].rsplit("/", 1)[1], "size": entry["size"], "sha256": entry["sha256"]}],
+        "version": entry,
+    }
     raw = json.dumps(doc, indent=2, sort_keys=True).encode()
-    client.put_object(bucket, manifest_key(namespace, model, entry["version"]), io.BytesIO(raw), len(raw),
-                      content_type="application/json")
+    client.put_object(
+        bucket,
+        manifest_key(namespace, model, entry["version"]),
+        io.BytesIO(raw),
+        len(raw),
+        content_type="application/json",
+    )

@@ -14,9 +14,9 @@ import kopf
 from trainyard.api import trainingrun as tr
 from trainyard.api.constants import GROUP, LABEL_RUN, VERSION
 from trainyard.operator.computecluster import admission
-from trainyard.operator.trainingrun import reconcile as reconcile_run
 from trainyard.operator.core.context import config, post_event, retrying, store
 from trainyard.operator.core.workqueue import WorkQueue
+from trainyard.operator.trainingrun import reconcile as reconcile_run
 
 CHILD_WORKERS = 8
 

@@ -15,13 +15,18 @@ import threading
 import time
 
 from trainyard.operator.core import credentials, kube, names, store_secrets
-from trainyard.operator.trainingrun.access import build_role, build_role_binding, build_service_account, build_store_secret
 from trainyard.operator.core.config import OperatorConfig
+from trainyard.operator.trainingrun.access import (
+    build_role,
+    build_role_binding,
+    build_service_account,
+    build_store_secret,
+)
 
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="trainyard-identity")
-SLACK_SECONDS = 600     # credentials minted up to this long before a start are still used
+SLACK_SECONDS = 600  # credentials minted up to this long before a start are still used
 
-_made: dict[str, float] = {}      # run uid -> epoch seconds its credentials expire
+_made: dict[str, float] = {}  # run uid -> epoch seconds its credentials expire
 _guard = threading.Lock()
 
 
@@ -37,8 +42,16 @@ def _ensure_secret(run: dict, cfg: OperatorConfig, needed: float) -> float:
     def build(access_key: str, secret_key: str, token: str, expires: str) -> dict:
         return build_store_secret(run, cfg, access_key, secret_key, token, expires=expires)
 
-    return store_secrets.ensure(ns, names.run_secret(name), cfg, credentials.run_policy(run, cfg.s3_bucket),
-                                credentials.duration_for(run), build, needed=needed, who=f"run {ns}/{name}")
+    return store_secrets.ensure(
+        ns,
+        names.run_secret(name),
+        cfg,
+        credentials.run_policy(run, cfg.s3_bucket),
+        credentials.duration_for(run),
+        build,
+        needed=needed,
+        who=f"run {ns}/{name}",
+    )
 
 
 def ensure(run: dict, cfg: OperatorConfig, *, starting: bool) -> None:
@@ -49,8 +62,10 @@ def ensure(run: dict, cfg: OperatorConfig, *, starting: bool) -> None:
     with _guard:
         if _made.get(uid, 0.0) >= needed:
             return
-    made = [_POOL.submit(kube.create_if_absent, o)
-            for o in (build_service_account(run), build_role(run), build_role_binding(run))]
+    made = [
+        _POOL.submit(kube.create_if_absent, o)
+        for o in (build_service_account(run), build_role(run), build_role_binding(run))
+    ]
     secret = _POOL.submit(_ensure_secret, run, cfg, needed)
     for future in made:
         future.result()

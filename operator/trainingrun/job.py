@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 
-from trainyard.api.constants import (API_VERSION, LABEL_COMPUTE, LABEL_EXPERIMENT, LABEL_RUN, TRAINING_RUN)
-from trainyard.operator.core import names
 from trainyard.api.computecluster import KUEUE_QUEUE_LABEL
+from trainyard.api.constants import API_VERSION, LABEL_COMPUTE, LABEL_EXPERIMENT, LABEL_RUN, TRAINING_RUN
 from trainyard.operator.computecluster.placement import packing, placement, run_resources
+from trainyard.operator.core import names
 from trainyard.operator.core.config import OperatorConfig
 
 WORKSPACE = "/workspace"
@@ -28,8 +28,14 @@ PASSTHROUGH_ANNOTATION_PREFIXES = ("pod-complete.stage.kwok.x-k8s.io/", "trainya
 
 def owner_reference(run: dict) -> dict:
     meta = run["metadata"]
-    return {"apiVersion": API_VERSION, "kind": TRAINING_RUN, "name": meta["name"], "uid": meta["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": TRAINING_RUN,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def run_labels(run: dict) -> dict[str, str]:
@@ -90,22 +96,32 @@ def build_job(run: dict, cluster: dict | None, cfg: OperatorConfig, *, kueue_que
     if "configMap" in spec["source"]:
         volumes.append({"name": "source", "configMap": {"name": spec["source"]["configMap"]["name"]}})
         init_mounts.append({"name": "source", "mountPath": CONFIGMAP_SOURCE_MOUNT, "readOnly": True})
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if k.startswith(PASSTHROUGH_ANNOTATION_PREFIXES)}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(PASSTHROUGH_ANNOTATION_PREFIXES)
+    }
 
     def container(cname: str, module: str, **extra) -> dict:
-        return {"name": cname, "image": image, "imagePullPolicy": cfg.image_pull_policy,
-                "command": ["python", "-m", module], "env": env, "envFrom": env_from,
-                "workingDir": WORKSPACE, "terminationMessagePath": TERMINATION_LOG,
-                "terminationMessagePolicy": "FallbackToLogsOnError", **extra}
+        return {
+            "name": cname,
+            "image": image,
+            "imagePullPolicy": cfg.image_pull_policy,
+            "command": ["python", "-m", module],
+            "env": env,
+            "envFrom": env_from,
+            "workingDir": WORKSPACE,
+            "terminationMessagePath": TERMINATION_LOG,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            **extra,
+        }
 
     pod_spec = {
         "restartPolicy": "Never",
         "serviceAccountName": names.run_service_account(name),
         "enableServiceLinks": False,
         "initContainers": [container("stage", "trainyard.runtime.stage", volumeMounts=init_mounts)],
-        "containers": [container("run", "trainyard.runtime.run", volumeMounts=mounts,
-                                 resources=run_resources(run, cluster))],
+        "containers": [
+            container("run", "trainyard.runtime.run", volumeMounts=mounts, resources=run_resources(run, cluster))
+        ],
         "volumes": volumes,
     }
     if selector:
@@ -118,13 +134,14 @@ def build_job(run: dict, cluster: dict | None, cfg: OperatorConfig, *, kueue_que
     job_spec = {
         "backoffLimit": spec.get("maxRetries", 0),
         # A pod lost with its node, or preempted, is replaced without counting as a failure.
-        "podFailurePolicy": {"rules": [
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-        ]},
+        "podFailurePolicy": {
+            "rules": [
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+            ]
+        },
         # Never two pods of one run at once: a replacement starts after the old pod is gone.
         "podReplacementPolicy": "Failed",
-        "template": {"metadata": {"labels": dict(labels), "annotations": annotations},
-                     "spec": pod_spec},
+        "template": {"metadata": {"labels": dict(labels), "annotations": annotations}, "spec": pod_spec},
     }
     if spec.get("timeoutSeconds"):
         job_spec["activeDeadlineSeconds"] = spec["timeoutSeconds"]
@@ -135,7 +152,11 @@ def build_job(run: dict, cluster: dict | None, cfg: OperatorConfig, *, kueue_que
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": names.job_name(name), "namespace": meta["namespace"], "labels": job_labels,
-                     "ownerReferences": [owner_reference(run)]},
+        "metadata": {
+            "name": names.job_name(name),
+            "namespace": meta["namespace"],
+            "labels": job_labels,
+            "ownerReferences": [owner_reference(run)],
+        },
         "spec": job_spec,
     }

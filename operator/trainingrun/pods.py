@@ -5,8 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 
-IMAGE_PULL_FAILURES = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-                       "RegistryUnavailable"}
+IMAGE_PULL_FAILURES = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "RegistryUnavailable",
+}
 CONFIG_FAILURES = {"CreateContainerConfigError", "CreateContainerError"}
 STAGE_CONTAINER = "stage"
 RUN_CONTAINER = "run"
@@ -17,12 +22,12 @@ class PodView:
     """What one attempt looks like, boiled down to what the run's status needs."""
 
     name: str
-    phase: str                       # Pending, Running, Succeeded, Failed, Unknown
+    phase: str  # Pending, Running, Succeeded, Failed, Unknown
     scheduled: bool
     unschedulable_message: str
-    stage: dict                      # the init container's state ({"running": ...} etc.), {} if none yet
-    run: dict                        # the main container's state
-    disrupted: bool                  # node lost, preempted, evicted by the API
+    stage: dict  # the init container's state ({"running": ...} etc.), {} if none yet
+    run: dict  # the main container's state
+    disrupted: bool  # node lost, preempted, evicted by the API
     disruption_message: str
     start_time: str | None
     deleted: bool
@@ -62,8 +67,11 @@ def view(pod: dict) -> PodView:
     return PodView(
         name=pod["metadata"]["name"],
         phase=status.get("phase", "Pending"),
-        scheduled=bool(pod.get("spec", {}).get("nodeName")) or bool(scheduled_cond and scheduled_cond.get("status") == "True"),
-        unschedulable_message=(scheduled_cond or {}).get("message", "") if (scheduled_cond or {}).get("status") == "False" else "",
+        scheduled=bool(pod.get("spec", {}).get("nodeName"))
+        or bool(scheduled_cond and scheduled_cond.get("status") == "True"),
+        unschedulable_message=(scheduled_cond or {}).get("message", "")
+        if (scheduled_cond or {}).get("status") == "False"
+        else "",
         stage=_container_state(status.get("initContainerStatuses"), STAGE_CONTAINER),
         run=_container_state(status.get("containerStatuses"), RUN_CONTAINER),
         disrupted=disrupted,

@@ -8,17 +8,17 @@ creation treats "already exists" as success).
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from trainyard.api import conditions as cond
 from trainyard.api import trainingrun as tr
 from trainyard.api.constants import COMPUTE_CLUSTER, LABEL_RUN, TRAINING_RUN
 from trainyard.operator.computecluster import admission
-from trainyard.operator.core import artifacts, kube, names
-from trainyard.operator.trainingrun import identity
 from trainyard.operator.computecluster.admission import Ticket
-from trainyard.operator.trainingrun.job import build_job
+from trainyard.operator.core import artifacts, kube, names
 from trainyard.operator.core.config import OperatorConfig
+from trainyard.operator.trainingrun import identity
+from trainyard.operator.trainingrun.job import build_job
 from trainyard.operator.trainingrun.status import Observed, derive, transition
 
 log = logging.getLogger("trainyard.run")
@@ -36,12 +36,15 @@ def status_patch(old: dict, new: dict) -> dict:
     return kube.merge_patch(old, new, keep=POD_OWNED)
 
 
-def _final_artifacts(run: dict, job: dict | None, pods: list[dict], cfg: OperatorConfig,
-                     store) -> tuple[list | None, dict]:
+def _final_artifacts(
+    run: dict, job: dict | None, pods: list[dict], cfg: OperatorConfig, store
+) -> tuple[list | None, dict]:
     """Outputs manifest and final metrics once the script has ended for good (None before):
     the Job ended, or its pod succeeded (the Job controller may not have noticed yet)."""
-    ended = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-                for c in ((job or {}).get("status") or {}).get("conditions") or ())
+    ended = any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in ((job or {}).get("status") or {}).get("conditions") or ()
+    )
     ended = ended or any((p.get("status") or {}).get("phase") == "Succeeded" for p in pods)
     if not ended or store is None:
         return None, {}
@@ -51,8 +54,16 @@ def _final_artifacts(run: dict, job: dict | None, pods: list[dict], cfg: Operato
     return (outputs if outputs is not None else []), metrics
 
 
-def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event: EventSink, *,
-              now: Callable[[], str] = cond.now_rfc3339, gate: Gate | None = None) -> dict | None:
+def reconcile(
+    namespace: str,
+    name: str,
+    cfg: OperatorConfig,
+    store,
+    post_event: EventSink,
+    *,
+    now: Callable[[], str] = cond.now_rfc3339,
+    gate: Gate | None = None,
+) -> dict | None:
     """Returns the status written (or the unchanged one); None if the run is gone."""
     with kube.lock_for(namespace, name):
         run = kube.get_custom(TRAINING_RUN, namespace, name)
@@ -67,8 +78,12 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
         job = kube.get_job(namespace, job_name)
         created = False
         ticket = None
-        if job is None and cluster is not None and not run["spec"].get("suspend") \
-                and not tr.is_terminal(old.get("conditions")):
+        if (
+            job is None
+            and cluster is not None
+            and not run["spec"].get("suspend")
+            and not tr.is_terminal(old.get("conditions"))
+        ):
             ticket = gate(run, cluster) if gate else None
             if ticket is None or ticket.admitted:
                 identity.ensure(run, cfg, starting=True)
@@ -76,11 +91,15 @@ def reconcile(namespace: str, name: str, cfg: OperatorConfig, store, post_event:
                 created = True
         pods = kube.list_pods(namespace, f"{LABEL_RUN}={name}") if job and not created else []
         outputs, metrics = _final_artifacts(run, job, pods, cfg, store)
-        obs = Observed(cluster_found=cluster is not None, job=job, pods=tuple(pods), outputs=outputs,
-                       artifacts_uri=artifacts.artifacts_uri(cfg.s3_bucket, namespace, name) if outputs is not None
-                       else None,
-                       queue_position=ticket.position if ticket and job is None else None,
-                       queue_message=ticket.message if ticket and job is None else "")
+        obs = Observed(
+            cluster_found=cluster is not None,
+            job=job,
+            pods=tuple(pods),
+            outputs=outputs,
+            artifacts_uri=artifacts.artifacts_uri(cfg.s3_bucket, namespace, name) if outputs is not None else None,
+            queue_position=ticket.position if ticket and job is None else None,
+            queue_message=ticket.message if ticket and job is None else "",
+        )
         new = derive(run, obs, now=now())
         if metrics and not old.get("metrics"):
             new["metrics"] = metrics
@@ -106,8 +125,12 @@ def _prepare(run: dict, cfg: OperatorConfig) -> None:
     try:
         identity.ensure(run, cfg, starting=False)
     except Exception as exc:
-        log.warning("could not prepare the identity of queued run %s/%s (its start will): %s",
-                    run["metadata"]["namespace"], run["metadata"]["name"], exc)
+        log.warning(
+            "could not prepare the identity of queued run %s/%s (its start will): %s",
+            run["metadata"]["namespace"],
+            run["metadata"]["name"],
+            exc,
+        )
 
 
 def _must_stop(status: dict, job: dict) -> bool:

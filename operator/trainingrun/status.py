@@ -23,15 +23,15 @@ class Observed:
     cluster_found: bool = True
     job: dict | None = None
     pods: tuple[dict, ...] = ()
-    outputs: list[dict] | None = None      # the runner's manifest, once the job has ended
+    outputs: list[dict] | None = None  # the runner's manifest, once the job has ended
     artifacts_uri: str | None = None
-    queue_position: int | None = None      # set while the built-in queue holds the run
+    queue_position: int | None = None  # set while the built-in queue holds the run
     queue_message: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    condition: str                # which condition is True now
+    condition: str  # which condition is True now
     reason: str
     message: str = ""
     warning: bool = False
@@ -61,12 +61,17 @@ def explain_failure(last: PodView | None) -> Outcome:
     ran = last.run_terminated
     if ran:
         if ran.get("reason") == "OOMKilled":
-            return Outcome(tr.FAILED, tr.REASON_OOM_KILLED,
-                           "the script ran out of memory (OOMKilled); raise spec.resources.memory", True)
+            return Outcome(
+                tr.FAILED,
+                tr.REASON_OOM_KILLED,
+                "the script ran out of memory (OOMKilled); raise spec.resources.memory",
+                True,
+            )
         msg = pod_state.termination_message(ran)
         if msg.get("reason") == tr.REASON_OUTPUT_UPLOAD_FAILED:
-            return Outcome(tr.FAILED, tr.REASON_OUTPUT_UPLOAD_FAILED, msg.get("message", "uploading outputs failed"),
-                           True)
+            return Outcome(
+                tr.FAILED, tr.REASON_OUTPUT_UPLOAD_FAILED, msg.get("message", "uploading outputs failed"), True
+            )
         code = msg.get("exitCode", ran.get("exitCode"))
         tail = msg.get("lastLogLines") or []
         text = f"the script exited with code {code}"
@@ -86,25 +91,40 @@ def outcome(run: dict, obs: Observed) -> Outcome:
         return Outcome(tr.CANCELED, tr.REASON_CANCELED, "canceled: spec.suspend is true")
     mounted = [i["name"] for i in spec.get("inputs") or [] if i.get("mode") == "mount"]
     if mounted and obs.job is None:
-        return Outcome(tr.FAILED, tr.REASON_INVALID,
-                       f"input(s) {', '.join(mounted)} ask for mode: mount, which trainyard does not support yet; "
-                       "use mode: download", True)
+        return Outcome(
+            tr.FAILED,
+            tr.REASON_INVALID,
+            f"input(s) {', '.join(mounted)} ask for mode: mount, which trainyard does not support yet; "
+            "use mode: download",
+            True,
+        )
     if not obs.cluster_found and obs.job is None:
-        return Outcome(tr.FAILED, tr.REASON_COMPUTE_NOT_FOUND,
-                       f"ComputeCluster {spec['compute']!r} does not exist in namespace "
-                       f"{run['metadata']['namespace']!r}; create it (kubectl get cc) and submit the run again", True)
+        return Outcome(
+            tr.FAILED,
+            tr.REASON_COMPUTE_NOT_FOUND,
+            f"ComputeCluster {spec['compute']!r} does not exist in namespace "
+            f"{run['metadata']['namespace']!r}; create it (kubectl get cc) and submit the run again",
+            True,
+        )
     if obs.job is None:
         if obs.queue_position is not None:
-            return Outcome(tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY,
-                           obs.queue_message or f"position {obs.queue_position} in the queue")
+            return Outcome(
+                tr.QUEUED,
+                tr.REASON_WAITING_FOR_CAPACITY,
+                obs.queue_message or f"position {obs.queue_position} in the queue",
+            )
         return Outcome(tr.QUEUED, tr.REASON_ACCEPTED, obs.queue_message or "creating the run's Job")
     tries = pod_state.attempts(list(obs.pods))
     last = tries[-1] if tries else None
     failed = _job_condition(obs.job, "Failed")
     if failed:
         if failed.get("reason") == "DeadlineExceeded":
-            return Outcome(tr.FAILED, tr.REASON_DEADLINE_EXCEEDED,
-                           f"the run exceeded spec.timeoutSeconds={spec.get('timeoutSeconds')}", True)
+            return Outcome(
+                tr.FAILED,
+                tr.REASON_DEADLINE_EXCEEDED,
+                f"the run exceeded spec.timeoutSeconds={spec.get('timeoutSeconds')}",
+                True,
+            )
         finished = [p for p in tries if p.phase == "Failed" and not p.disrupted]
         return explain_failure(finished[-1] if finished else last)
     # A pod that succeeded ends the run: the Job controller's own Complete follows, later.
@@ -122,8 +142,11 @@ def outcome(run: dict, obs: Observed) -> Outcome:
         reason = tr.REASON_IMAGE_PULL_FAILED if waiting[0] in pod_state.IMAGE_PULL_FAILURES else tr.REASON_INVALID
         return Outcome(tr.FAILED, reason, f"{waiting[0]}: {waiting[1]}".strip(": "), True)
     if not last.scheduled:
-        return Outcome(tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY,
-                       last.unschedulable_message or "waiting for a node of the ComputeCluster")
+        return Outcome(
+            tr.QUEUED,
+            tr.REASON_WAITING_FOR_CAPACITY,
+            last.unschedulable_message or "waiting for a node of the ComputeCluster",
+        )
     if last.phase == "Succeeded" or last.run_terminated:
         return Outcome(tr.FINALIZING, tr.REASON_COLLECTING_OUTPUTS, "the script ended; recording outputs")
     if "running" in last.run:
@@ -146,19 +169,30 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
             new["artifactsUri"] = obs.artifacts_uri
         return new
     out = outcome(run, obs)
-    conds = cond.set_condition(old.get("conditions"), cond.condition(
-        tr.ACCEPTED, cond.FALSE if out.reason == tr.REASON_COMPUTE_NOT_FOUND else cond.TRUE,
-        out.reason if out.reason == tr.REASON_COMPUTE_NOT_FOUND else tr.REASON_ACCEPTED,
-        out.message if out.reason == tr.REASON_COMPUTE_NOT_FOUND else "the operator has accepted this run",
-        generation=generation, now=now))
+    conds = cond.set_condition(
+        old.get("conditions"),
+        cond.condition(
+            tr.ACCEPTED,
+            cond.FALSE if out.reason == tr.REASON_COMPUTE_NOT_FOUND else cond.TRUE,
+            out.reason if out.reason == tr.REASON_COMPUTE_NOT_FOUND else tr.REASON_ACCEPTED,
+            out.message if out.reason == tr.REASON_COMPUTE_NOT_FOUND else "the operator has accepted this run",
+            generation=generation,
+            now=now,
+        ),
+    )
     for ctype in (*PROGRESS, *tr.TERMINAL):
         present = cond.find(conds, ctype)
         if ctype == out.condition:
-            conds = cond.set_condition(conds, cond.condition(ctype, cond.TRUE, out.reason, out.message,
-                                                             generation=generation, now=now))
+            conds = cond.set_condition(
+                conds, cond.condition(ctype, cond.TRUE, out.reason, out.message, generation=generation, now=now)
+            )
         elif present and present["status"] == cond.TRUE:
-            conds = cond.set_condition(conds, cond.condition(ctype, cond.FALSE, present["reason"],
-                                                             present["message"], generation=generation, now=now))
+            conds = cond.set_condition(
+                conds,
+                cond.condition(
+                    ctype, cond.FALSE, present["reason"], present["message"], generation=generation, now=now
+                ),
+            )
     tries = pod_state.attempts(list(obs.pods))
     # A pod lost with its node is deleted soon after; it still counts, as an attempt and a preemption.
     visible = sum(1 for p in tries if p.disrupted)
@@ -166,14 +200,16 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
     hidden = preempted - visible
     job_status = (obs.job or {}).get("status") or {}
     new = dict(old)
-    new.update({
-        "conditions": conds,
-        "phase": tr.phase_of(conds),
-        "observedGeneration": generation,
-        "message": out.message,
-        "attempts": max(len(tries) + hidden, old.get("attempts") or 0),
-        "preemptions": preempted,
-    })
+    new.update(
+        {
+            "conditions": conds,
+            "phase": tr.phase_of(conds),
+            "observedGeneration": generation,
+            "message": out.message,
+            "attempts": max(len(tries) + hidden, old.get("attempts") or 0),
+            "preemptions": preempted,
+        }
+    )
     if obs.job is not None:
         new["jobName"] = obs.job["metadata"]["name"]
     start = old.get("startTime") or next((p.start_time for p in tries if p.start_time), None)
@@ -197,7 +233,8 @@ def transition(old_status: dict | None, new_status: dict) -> tuple[str, str, str
     old_phase = (old_status or {}).get("phase")
     if new_status.get("phase") == old_phase:
         return None
-    current = next((c for c in new_status.get("conditions", []) if c["status"] == cond.TRUE
-                    and c["type"] != tr.ACCEPTED), None)
+    current = next(
+        (c for c in new_status.get("conditions", []) if c["status"] == cond.TRUE and c["type"] != tr.ACCEPTED), None
+    )
     reason = current["reason"] if current else new_status.get("phase", "")
     return new_status["phase"], reason, new_status.get("message", ""), new_status["phase"] == tr.PHASE_FAILED

@@ -11,8 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     from trainyard.runtime.serving.config import ServeConfig, add_arguments
     from trainyard.runtime.serving.server import run
 
-    parser = argparse.ArgumentParser(prog="python -m trainyard.runtime.serving",
-                                     description="Serve a scikit-learn model over HTTP.")
+    parser = argparse.ArgumentParser(
+        prog="python -m trainyard.runtime.serving", description="Serve a scikit-learn model over HTTP."
+    )
     add_arguments(parser)
     return run(ServeConfig.from_args(parser.parse_args(argv)))
 

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 
 from trainyard.runtime.serving import codec, errors, protocols
 from trainyard.runtime.serving.batcher import MicroBatcher
-from trainyard.runtime.serving.errors import (InvalidInput, MethodNotAllowed, ModelNotFound,
-                                              ModelNotReady, PayloadTooLarge, RouteNotFound)
+from trainyard.runtime.serving.errors import (
+    InvalidInput,
+    MethodNotAllowed,
+    ModelNotFound,
+    ModelNotReady,
+    PayloadTooLarge,
+    RouteNotFound,
+)
 from trainyard.runtime.serving.metrics import ServerMetrics
 from trainyard.runtime.serving.model import Model
 
@@ -35,13 +41,18 @@ class ClientGone(Exception):
 
 
 class ServingApp:
-    def __init__(self, model: Model, *, max_body_bytes: int = DEFAULT_MAX_BODY,
-                 max_batch_rows: int = 1024, server_version: str = "0"):
+    def __init__(
+        self,
+        model: Model,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+        max_batch_rows: int = 1024,
+        server_version: str = "0",
+    ):
         self.model = model
         self.max_body_bytes = max_body_bytes
         self.metrics = ServerMetrics(model.name)
-        self.batcher = MicroBatcher(lambda method: model.method(method), max_rows=max_batch_rows,
-                                    observer=self.metrics)
+        self.batcher = MicroBatcher(lambda method: model.method(method), max_rows=max_batch_rows, observer=self.metrics)
         self.server_version = server_version
         # Set on SIGTERM (server.py): not ready, and every response closes its connection.
         self.draining = False
@@ -85,8 +96,10 @@ class ServingApp:
                 if scope["method"] == "HEAD" and "GET" in route[1]:
                     handler = route[1]["GET"]
                 else:
-                    raise MethodNotAllowed(f"{scope['method']} is not allowed on {scope['path']}; "
-                                           f"use {' or '.join(route[1])}", tuple(route[1]))
+                    raise MethodNotAllowed(
+                        f"{scope['method']} is not allowed on {scope['path']}; use {' or '.join(route[1])}",
+                        tuple(route[1]),
+                    )
             body = await self._body(scope, receive) if scope["method"] == "POST" else b""
             status, payload, ctype = await handler(body)
         except ClientGone:
@@ -100,8 +113,7 @@ class ServingApp:
         if self.draining:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body",
-                    "body": payload if scope["method"] != "HEAD" else b""})
+        await send({"type": "http.response.body", "body": payload if scope["method"] != "HEAD" else b""})
         self.metrics.request(protocol, status, time.perf_counter() - started)
 
     async def _body(self, scope, receive) -> bytes:
@@ -113,8 +125,9 @@ class ServingApp:
                 except ValueError:
                     raise InvalidInput("Content-Length is not a number") from None
                 if declared > limit:
-                    raise PayloadTooLarge(f"request body of {declared} bytes is larger than the "
-                                          f"limit of {limit} bytes (--max-body-bytes)")
+                    raise PayloadTooLarge(
+                        f"request body of {declared} bytes is larger than the limit of {limit} bytes (--max-body-bytes)"
+                    )
                 break
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -130,26 +143,24 @@ class ServingApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes "
-                                      "(--max-body-bytes)")
+                raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes (--max-body-bytes)")
             chunks.append(chunk)
         return b"".join(chunks)
 
     def _not_found(self, path: str) -> Exception:
         for prefix in ("/v1/models/", "/v2/models/"):
             if path.startswith(prefix):
-                rest = path[len(prefix):]
+                rest = path[len(prefix) :]
                 name = rest.split("/", 1)[0].split(":", 1)[0]
                 if name != self.model.name:
-                    return ModelNotFound(f"model {name!r} is not served here; this server serves "
-                                         f"{self.model.name!r}")
+                    return ModelNotFound(f"model {name!r} is not served here; this server serves {self.model.name!r}")
                 if "/versions/" in rest:
                     version = rest.split("/versions/", 1)[1].split("/", 1)[0]
                     served = repr(self.model.version) if self.model.version else "no numbered versions"
-                    return ModelNotFound(f"version {version!r} of model {name!r} is not served "
-                                         f"here (serving {served})")
-        return RouteNotFound(f"no endpoint at {path}; see /v2/models/{self.model.name}, "
-                             f"/v1/models/{self.model.name}:predict or /score")
+                    return ModelNotFound(f"version {version!r} of model {name!r} is not served here (serving {served})")
+        return RouteNotFound(
+            f"no endpoint at {path}; see /v2/models/{self.model.name}, /v1/models/{self.model.name}:predict or /score"
+        )
 
     def _require_ready(self) -> None:
         if not self.model.ready:
@@ -184,8 +195,7 @@ class ServingApp:
         return 200, b'"Healthy"', JSON
 
     async def v2_server(self, _body: bytes):
-        return 200, orjson.dumps({"name": "trainyard", "version": self.server_version,
-                                  "extensions": []}), JSON
+        return 200, orjson.dumps({"name": "trainyard", "version": self.server_version, "extensions": []}), JSON
 
     async def v2_model(self, _body: bytes):
         self._require_ready()

@@ -62,8 +62,10 @@ def _read_decompressed(path: Path) -> bytes:
     except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError) as exc:
         raise ArtifactError(f"{path.name}: looks compressed but does not decompress: {exc}") from exc
     if raw[:4] == b"\x04\x22\x4d\x18":
-        raise ArtifactError(f"{path.name}: lz4-compressed joblib files are not supported; save "
-                            "with compress=('gzip', 3) or without compression")
+        raise ArtifactError(
+            f"{path.name}: lz4-compressed joblib files are not supported; save "
+            "with compress=('gzip', 3) or without compression"
+        )
     return raw
 
 
@@ -109,8 +111,14 @@ def _sklearn_version(data: bytes) -> str | None:
         start = at + len(_KEY)
         # The key must be a whole string opcode: SHORT_BINUNICODE (0x8c, 1-byte length) or
         # BINUNICODE (X, 4-byte length) just before it.
-        if not (at >= 2 and data[at - 2] == 0x8C and data[at - 1] == len(_KEY)
-                or at >= 5 and data[at - 5:at - 4] == b"X" and data[at - 4:at] == struct.pack("<I", len(_KEY))):
+        if not (
+            at >= 2
+            and data[at - 2] == 0x8C
+            and data[at - 1] == len(_KEY)
+            or at >= 5
+            and data[at - 5 : at - 4] == b"X"
+            and data[at - 4 : at] == struct.pack("<I", len(_KEY))
+        ):
             continue
         value = _string_at(data, _skip_memo(data, start))
         if value is not None:
@@ -141,13 +149,13 @@ def _string_at(data: bytes, pos: int) -> str | None:
     try:
         if op == 0x8C:  # SHORT_BINUNICODE
             n = data[pos + 1]
-            raw = data[pos + 2:pos + 2 + n]
+            raw = data[pos + 2 : pos + 2 + n]
         elif op == 0x58:  # BINUNICODE
             (n,) = struct.unpack_from("<I", data, pos + 1)
-            raw = data[pos + 5:pos + 5 + n]
+            raw = data[pos + 5 : pos + 5 + n]
         elif op == 0x55:  # SHORT_BINSTRING (protocol 2 str from Python 2)
             n = data[pos + 1]
-            raw = data[pos + 2:pos + 2 + n]
+            raw = data[pos + 2 : pos + 2 + n]
         else:
             return None
         value = raw.decode("utf-8")

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -29,8 +30,13 @@ class BatchObserver(Protocol):
 
 
 class MicroBatcher:
-    def __init__(self, resolve: Callable[[str], Callable[[np.ndarray], np.ndarray]], *,
-                 max_rows: int = 1024, observer: BatchObserver | None = None):
+    def __init__(
+        self,
+        resolve: Callable[[str], Callable[[np.ndarray], np.ndarray]],
+        *,
+        max_rows: int = 1024,
+        observer: BatchObserver | None = None,
+    ):
         """`resolve(method)` gives the callable for a method name (e.g. the model's
         `predict`). `max_rows` caps one call; a larger backlog is split into several calls."""
         if max_rows < 1:
@@ -62,8 +68,7 @@ class MicroBatcher:
             for chunk in _chunks(items, self._max_rows):
                 self._run(fn, chunk)
 
-    def _run(self, fn: Callable[[np.ndarray], np.ndarray],
-             chunk: list[tuple[np.ndarray, asyncio.Future]]) -> None:
+    def _run(self, fn: Callable[[np.ndarray], np.ndarray], chunk: list[tuple[np.ndarray, asyncio.Future]]) -> None:
         started = time.perf_counter()
         if len(chunk) == 1:
             x, fut = chunk[0]

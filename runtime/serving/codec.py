@@ -35,11 +35,17 @@ _NUMERIC = "biuf"
 
 V2_DTYPES: dict[str, np.dtype] = {
     "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32), "UINT64": np.dtype(np.uint64),
-    "INT8": np.dtype(np.int8), "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
 }
 
 
@@ -109,14 +115,14 @@ def numeric_array(value, *, field: str, dtype: np.dtype | None = None) -> np.nda
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nesting: "inhomogeneous shape ..."
-        raise InvalidInput(f"'{field}' is not a rectangular array: rows must all have the same "
-                           f"length ({_first_line(exc)})") from None
+        raise InvalidInput(
+            f"'{field}' is not a rectangular array: rows must all have the same length ({_first_line(exc)})"
+        ) from None
     if arr.dtype.kind not in _NUMERIC:
         raise InvalidInput(f"'{field}' must contain only numbers, found {_describe_non_numeric(arr)}")
     target = dtype if dtype is not None else np.dtype(np.float64)
     if arr.dtype.kind == "f" and target.kind in "iub":
-        raise InvalidInput(f"'{field}' holds non-integer numbers but its datatype is "
-                           f"{target.name}")
+        raise InvalidInput(f"'{field}' holds non-integer numbers but its datatype is {target.name}")
     if arr.dtype != target:
         if arr.dtype.kind in "iu" and target.kind in "iu" and arr.size:
             info = np.iinfo(target)
@@ -131,11 +137,13 @@ def numeric_array(value, *, field: str, dtype: np.dtype | None = None) -> np.nda
 def check_rows(arr: np.ndarray, *, field: str, n_features: int | None) -> np.ndarray:
     if arr.ndim != 2:
         want = f"[[{n_features} numbers], ...]" if n_features else "[[x1, x2, ...], ...]"
-        raise InvalidInput(f"'{field}' must be a 2-D array of rows like {want}; got an array "
-                           f"of shape {list(arr.shape)}")
+        raise InvalidInput(
+            f"'{field}' must be a 2-D array of rows like {want}; got an array of shape {list(arr.shape)}"
+        )
     if n_features is not None and arr.shape[1] != n_features:
-        raise InvalidInput(f"wrong number of features in '{field}': got {arr.shape[1]} per row, "
-                           f"the model expects {n_features}")
+        raise InvalidInput(
+            f"wrong number of features in '{field}': got {arr.shape[1]} per row, the model expects {n_features}"
+        )
     return arr
 
 
@@ -145,8 +153,9 @@ def tensor(data, *, field: str, datatype: str, shape) -> np.ndarray:
     dtype = V2_DTYPES.get(datatype) if isinstance(datatype, str) else None
     if dtype is None:
         known = ", ".join(V2_DTYPES)
-        raise InvalidInput(f"{field}: datatype {datatype!r} is not supported by a scikit-learn "
-                           f"model; use one of {known}")
+        raise InvalidInput(
+            f"{field}: datatype {datatype!r} is not supported by a scikit-learn model; use one of {known}"
+        )
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise InvalidInput(f"{field}: 'shape' must be a list of non-negative integers, got {shape!r}")
     if not isinstance(data, list):
@@ -176,8 +185,15 @@ def _fallback(obj):
 
 
 def _json_kind(value) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _describe_non_numeric(arr: np.ndarray) -> str:

@@ -43,8 +43,10 @@ def fetch(client, uri: str, sha256: str, dest: Path) -> int:
         resp.release_conn()
     if digest.hexdigest() != sha256:
         part.unlink(missing_ok=True)
-        raise FetchError(f"{uri} has SHA-256 {digest.hexdigest()}, the registry recorded {sha256}: "
-                         "the stored version was altered; re-register the model")
+        raise FetchError(
+            f"{uri} has SHA-256 {digest.hexdigest()}, the registry recorded {sha256}: "
+            "the stored version was altered; re-register the model"
+        )
     os.replace(part, dest)
     return size
 

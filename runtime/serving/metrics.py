@@ -33,7 +33,7 @@ class Histogram:
     def lines(self, name: str, labels: str) -> list[str]:
         sep = "," if labels else ""
         out, running = [], 0
-        for bound, n in zip((*self.bounds, float("inf")), self.counts):
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=False):
             running += n
             le = "+Inf" if bound == float("inf") else _num(bound)
             out.append(f'{name}_bucket{{{labels}{sep}le="{le}"}} {running}')
@@ -79,8 +79,10 @@ class ServerMetrics:
         ]
         for (protocol, status), n in sorted(self.requests.items()):
             out.append(f'{p}requests_total{{{m},protocol="{protocol}",code="{status}"}} {n}')
-        out += [f"# HELP {p}request_duration_seconds Time from request start to response sent.",
-                f"# TYPE {p}request_duration_seconds histogram"]
+        out += [
+            f"# HELP {p}request_duration_seconds Time from request start to response sent.",
+            f"# TYPE {p}request_duration_seconds histogram",
+        ]
         for protocol, hist in sorted(self.latency.items()):
             out += hist.lines(f"{p}request_duration_seconds", f'{m},protocol="{protocol}"')
         for name, hist, help_ in (
@@ -90,8 +92,11 @@ class ServerMetrics:
         ):
             out += [f"# HELP {p}{name} {help_}", f"# TYPE {p}{name} histogram"]
             out += hist.lines(f"{p}{name}", m)
-        out += [f"# HELP {p}model_ready 1 when the model is loaded and serving.",
-                f"# TYPE {p}model_ready gauge", f"{p}model_ready{{{m}}} {int(self.ready)}"]
+        out += [
+            f"# HELP {p}model_ready 1 when the model is loaded and serving.",
+            f"# TYPE {p}model_ready gauge",
+            f"{p}model_ready{{{m}}} {int(self.ready)}",
+        ]
         return ("\n".join(out) + "\n").encode()
 
 

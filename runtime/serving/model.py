@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -69,8 +69,12 @@ class SklearnModel(Model):
         started = time.monotonic()
         _framework, self.framework_version = detect_framework(self.path)
         if self.framework_version and self.framework_version != sklearn.__version__:
-            log.warning("model %s was saved by scikit-learn %s; this server runs %s",
-                        self.path, self.framework_version, sklearn.__version__)
+            log.warning(
+                "model %s was saved by scikit-learn %s; this server runs %s",
+                self.path,
+                self.framework_version,
+                sklearn.__version__,
+            )
         estimator = joblib.load(self.path)
         if not callable(getattr(estimator, "predict", None)):
             raise TypeError(f"{self.path} holds a {type(estimator).__name__}, which has no predict()")
@@ -87,9 +91,14 @@ class SklearnModel(Model):
         self._methods = methods
         self.outputs = {name: self._probe(name) for name in methods}
         self.ready = True
-        log.info("loaded %s (%s, scikit-learn %s, %s features) in %.2fs", self.path,
-                 type(estimator).__name__, self.framework_version or "unknown", self.n_features,
-                 time.monotonic() - started)
+        log.info(
+            "loaded %s (%s, scikit-learn %s, %s features) in %.2fs",
+            self.path,
+            type(estimator).__name__,
+            self.framework_version or "unknown",
+            self.n_features,
+            time.monotonic() - started,
+        )
 
     def _probe(self, output: str) -> OutputSpec:
         """Call the method once on a row of zeros: warms any lazy state and tells the output's

@@ -27,13 +27,14 @@ OUTPUT_ALIASES = {PREDICT: PREDICT, PREDICT_PROBA: PREDICT_PROBA, "output-0": PR
 def _method(doc: dict, model: Model) -> str:
     method = doc.get("method", PREDICT)
     if method not in (PREDICT, PREDICT_PROBA):
-        raise InvalidInput(f"'method' must be \"predict\" or \"predict_proba\", got {method!r}")
+        raise InvalidInput(f'\'method\' must be "predict" or "predict_proba", got {method!r}')
     if method not in model.outputs:
         raise InvalidInput(f"this model does not offer {method}; available: {', '.join(model.outputs)}")
     return method
 
 
 # -- Azure ML /score ------------------------------------------------------------------------
+
 
 def decode_score_body(body: bytes, model: Model) -> tuple[np.ndarray, str]:
     fast = codec.fast_rows(body, ("data",), model.n_features)
@@ -53,6 +54,7 @@ def encode_score(result: np.ndarray) -> bytes:
 
 
 # -- KServe V1 ------------------------------------------------------------------------------
+
 
 def decode_v1_body(body: bytes, model: Model) -> tuple[np.ndarray, str]:
     fast = codec.fast_rows(body, ("instances", "inputs"), model.n_features)
@@ -74,6 +76,7 @@ def encode_v1(result: np.ndarray) -> bytes:
 
 # -- Open Inference Protocol (V2) ----------------------------------------------------------
 
+
 @dataclass
 class V2Request:
     x: np.ndarray
@@ -84,11 +87,15 @@ class V2Request:
 def decode_v2(doc: dict, model: Model) -> V2Request:
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
-        raise InvalidInput('missing "inputs": send {"inputs": [{"name": ..., "shape": [rows, '
-                           'features], "datatype": "FP64", "data": [...]}]}')
+        raise InvalidInput(
+            'missing "inputs": send {"inputs": [{"name": ..., "shape": [rows, '
+            'features], "datatype": "FP64", "data": [...]}]}'
+        )
     if len(inputs) != 1:
-        raise InvalidInput(f"expected exactly one input tensor, got {len(inputs)}; put all "
-                           f"features in one tensor of shape [rows, {model.n_features or 'features'}]")
+        raise InvalidInput(
+            f"expected exactly one input tensor, got {len(inputs)}; put all "
+            f"features in one tensor of shape [rows, {model.n_features or 'features'}]"
+        )
     spec = inputs[0]
     if not isinstance(spec, dict):
         raise InvalidInput("inputs[0] must be an object with name, shape, datatype and data")
@@ -106,7 +113,9 @@ def decode_v2(doc: dict, model: Model) -> V2Request:
 def _v2_outputs(requested, model: Model) -> list[tuple[str, str]]:
     if requested is None:
         return [(PREDICT, PREDICT)]
-    if not isinstance(requested, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in requested):
+    if not isinstance(requested, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in requested
+    ):
         raise InvalidInput('"outputs" must be a list of objects like {"name": "predict_proba"}')
     out = []
     for o in requested:
@@ -119,9 +128,15 @@ def _v2_outputs(requested, model: Model) -> list[tuple[str, str]]:
 
 def encode_v2(model: Model, req: V2Request, results: list[np.ndarray]) -> bytes:
     outputs = []
-    for (name, _method), arr in zip(req.outputs, results):
-        outputs.append({"name": name, "shape": list(arr.shape), "datatype": v2_datatype(arr.dtype),
-                        "data": np.ascontiguousarray(arr).reshape(-1)})
+    for (name, _method), arr in zip(req.outputs, results, strict=False):
+        outputs.append(
+            {
+                "name": name,
+                "shape": list(arr.shape),
+                "datatype": v2_datatype(arr.dtype),
+                "data": np.ascontiguousarray(arr).reshape(-1),
+            }
+        )
     doc = {"model_name": model.name, "outputs": outputs}
     if model.version is not None:
         doc["model_version"] = model.version
@@ -137,7 +152,9 @@ def v2_metadata(model: Model) -> dict:
         "versions": [model.version] if model.version else [],
         "platform": "sklearn",
         "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, features]}],
-        "outputs": [{"name": o.name, "datatype": o.datatype,
-                     "shape": [-1] if o.width is None else [-1, o.width]} for o in model.outputs.values()],
+        "outputs": [
+            {"name": o.name, "datatype": o.datatype, "shape": [-1] if o.width is None else [-1, o.width]}
+            for o in model.outputs.values()
+        ],
     }
     return doc

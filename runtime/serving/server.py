@@ -32,13 +32,25 @@ async def serve(config: ServeConfig) -> int:
     from trainyard.runtime.serving.model import SklearnModel
 
     model = SklearnModel(config.name, config.model, config.model_version)
-    app = ServingApp(model, max_body_bytes=config.max_body_bytes,
-                     max_batch_rows=config.max_batch_rows, server_version=__version__)
-    server = _draining_server_class()(app, config.drain_seconds, uvicorn.Config(
-        app, host=config.host, port=config.port, http="httptools", lifespan="off",
-        access_log=False, log_config=None, log_level=config.log_level, server_header=False,
-        timeout_keep_alive=75,  # above common load balancers' idle timeouts (60 s)
-    ))
+    app = ServingApp(
+        model, max_body_bytes=config.max_body_bytes, max_batch_rows=config.max_batch_rows, server_version=__version__
+    )
+    server = _draining_server_class()(
+        app,
+        config.drain_seconds,
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            log_level=config.log_level,
+            server_header=False,
+            timeout_keep_alive=75,  # above common load balancers' idle timeouts (60 s)
+        ),
+    )
     serving = asyncio.ensure_future(server.serve())
     loading = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(None, model.load))
     await asyncio.wait({serving, loading}, return_when=asyncio.FIRST_COMPLETED)
@@ -47,13 +59,18 @@ async def serve(config: ServeConfig) -> int:
         return 0 if server.started else 1
     if loading.exception() is not None:
         exc = loading.exception()
-        log.error("cannot load model %s from %s: %s: %s", config.name, config.model,
-                  type(exc).__name__, exc)
+        log.error("cannot load model %s from %s: %s: %s", config.name, config.model, type(exc).__name__, exc)
         server.should_exit = True
         await serving
         return 1
-    log.info("model %s ready: POST http://%s:%d/v2/models/%s/infer, /v1/models/%s:predict, /score",
-             config.name, config.host, config.port, config.name, config.name)
+    log.info(
+        "model %s ready: POST http://%s:%d/v2/models/%s/infer, /v1/models/%s:predict, /score",
+        config.name,
+        config.host,
+        config.port,
+        config.name,
+        config.name,
+    )
     await serving
     return 0
 
@@ -78,8 +95,9 @@ def _draining_server_class():
             if self.drain_until is not None and not self.should_exit:
                 if not getattr(self, "_drain_logged", False):
                     self._drain_logged = True
-                    log.info("SIGTERM: draining for %.1fs (not ready, Connection: close), then stopping",
-                             self.drain_seconds)
+                    log.info(
+                        "SIGTERM: draining for %.1fs (not ready, Connection: close), then stopping", self.drain_seconds
+                    )
                 if time.monotonic() >= self.drain_until:
                     self.should_exit = True
             return await super().on_tick(counter)
@@ -88,8 +106,7 @@ def _draining_server_class():
 
 
 def run(config: ServeConfig) -> int:
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works

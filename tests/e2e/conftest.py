@@ -36,7 +36,7 @@ def _lock_the_real_node(timeout: float = 3600) -> None:
     while True:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _held.append(fh)        # released when this process exits
+            _held.append(fh)  # released when this process exits
             return
         except BlockingIOError:
             if time.monotonic() > deadline:
@@ -50,12 +50,11 @@ def real_cluster(tmp_path_factory):
     reason = _prerequisites_missing()
     if reason:
         pytest.skip(reason)
+    from tests.conftest import reap_left_behind
     from trainyard.local.cluster import LocalCluster
 
-    from tests.conftest import reap_left_behind
-
     _lock_the_real_node()
-    reap_left_behind(tmp_path_factory)   # a killed session's node would hold the node's addresses
+    reap_left_behind(tmp_path_factory)  # a killed session's node would hold the node's addresses
     cluster = LocalCluster(tmp_path_factory.mktemp("real-cluster"), out=sys.stderr)
     cluster.up(nodes=0, real_node=True, timeout=180, owner=os.getpid())
     try:
@@ -96,8 +95,9 @@ def trainyard_release(real_cluster):
     from trainyard.local.nodeconfig import NodePaths
 
     built = appimages.chart_images(sys.stderr)
-    import_into_containerd([tar for _, tar in built.values()],
-                           address=str(NodePaths(real_cluster.dir / "node").containerd_socket))
+    import_into_containerd(
+        [tar for _, tar in built.values()], address=str(NodePaths(real_cluster.dir / "node").containerd_socket)
+    )
     st = real_cluster.state()
     helm = chart.Helm(str(binary_path("helm")), st.binaries["kubectl"], st.kubeconfig)
     values = chart.local_values(appimages.chart_values({k: ref for k, (ref, _) in built.items()}), real_cluster.dir)

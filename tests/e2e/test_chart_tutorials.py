@@ -24,7 +24,7 @@ from tests.support.e2e import ApiProxy, copy_store_secret, local_predict, wait_p
 REPO = Path(__file__).resolve().parents[2]
 IRIS, MNIST = REPO / "examples" / "sklearn-iris", REPO / "examples" / "sklearn-mnist"
 STORE = "http://trainyard-minio.trainyard.svc:9000"
-RUN_TIMEOUT = 900        # a cold node cache and a busy 2-core machine
+RUN_TIMEOUT = 900  # a cold node cache and a busy 2-core machine
 SERVE_TIMEOUT = 600
 
 
@@ -47,8 +47,9 @@ def _check_served_equals_local(real_cluster, real_kubectl, release, ns, model: d
     status, served = proxy.post(model["status"]["endpoint"], {"data": rows})
     assert status == 200, served
     secret = copy_store_secret(real_kubectl, "trainyard", ns)
-    local = local_predict(real_kubectl, ns, _runtime_image(release), model["status"]["uri"], rows,
-                          secret=secret, store_endpoint=STORE)
+    local = local_predict(
+        real_kubectl, ns, _runtime_image(release), model["status"]["uri"], rows, secret=secret, store_endpoint=STORE
+    )
     assert len(served) == len(rows) == 100
     assert served == local
     return served
@@ -69,9 +70,16 @@ def test_iris_howto_trains_registers_and_serves(real_cluster, real_kubectl, trai
     _check_served_equals_local(real_cluster, real_kubectl, trainyard_release, ns, model, rows)
     # Free the 1 CPU its server holds for the MNIST runs on this 2-core node.
     real_kubectl.run("delete", "registeredmodel", "sklearn-iris", "-n", ns, "--wait=true", "--timeout=120s")
-    wait_for(lambda: not json.loads(real_kubectl.run("get", "pods", "-n", ns, "-l", "trainyard.dev/model=sklearn-iris",
-                                                     "-o", "json").stdout)["items"],
-             what="the Iris model server to go", timeout=120, interval=1.0)
+    wait_for(
+        lambda: (
+            not json.loads(
+                real_kubectl.run("get", "pods", "-n", ns, "-l", "trainyard.dev/model=sklearn-iris", "-o", "json").stdout
+            )["items"]
+        ),
+        what="the Iris model server to go",
+        timeout=120,
+        interval=1.0,
+    )
 
 
 def _mnist_run(name: str, regularization: float) -> dict:
@@ -94,10 +102,21 @@ def _upload_mnist(trainyard_release) -> float:
 
     access, secret = trainyard_release.store_credentials()
     with PortForward(trainyard_release.kubectl_cmd(), "trainyard", "svc/trainyard-minio", 9000) as pf:
-        env = {**os.environ, "TRAINYARD_S3_ENDPOINT": pf.url, "TRAINYARD_S3_ACCESS_KEY": access,
-               "TRAINYARD_S3_SECRET_KEY": secret, "TRAINYARD_S3_BUCKET": "trainyard"}
-        proc = subprocess.run([sys.executable, "upload_data.py", "--offline"], cwd=MNIST, env=env,
-                              capture_output=True, text=True, timeout=600)
+        env = {
+            **os.environ,
+            "TRAINYARD_S3_ENDPOINT": pf.url,
+            "TRAINYARD_S3_ACCESS_KEY": access,
+            "TRAINYARD_S3_SECRET_KEY": secret,
+            "TRAINYARD_S3_BUCKET": "trainyard",
+        }
+        proc = subprocess.run(
+            [sys.executable, "upload_data.py", "--offline"],
+            cwd=MNIST,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return 0.95 if "scikit-learn's digits" in proc.stdout else 0.88
 
@@ -105,7 +124,7 @@ def _upload_mnist(trainyard_release) -> float:
 @pytest.fixture(scope="module")
 def mnist_v1(real_cluster, real_kubectl, trainyard_release, ns):
     threshold = _upload_mnist(trainyard_release)
-    real_kubectl.run("apply", "-k", str(MNIST), "-n", ns)        # code ConfigMap, ComputeCluster, run 1 (0.5)
+    real_kubectl.run("apply", "-k", str(MNIST), "-n", ns)  # code ConfigMap, ComputeCluster, run 1 (0.5)
     run = wait_phase(real_kubectl, "trainingrun", "sklearn-mnist-1", ns, "Completed", timeout=RUN_TIMEOUT)
     real_kubectl.apply(_mnist_model("sklearn-mnist-1"), ns)
     model = wait_phase(real_kubectl, "registeredmodel", "sklearn-mnist", ns, "Ready", timeout=SERVE_TIMEOUT)
@@ -142,7 +161,8 @@ def test_mnist_tutorial_trains_registers_v1_and_serves(real_cluster, real_kubect
 
 
 def test_second_run_registers_v2_and_the_endpoint_rolls_over_without_a_failed_request(
-        real_cluster, real_kubectl, trainyard_release, ns, mnist_v1):
+    real_cluster, real_kubectl, trainyard_release, ns, mnist_v1
+):
     rows = _test_rows(real_kubectl, ns, trainyard_release)
     real_kubectl.apply(_mnist_run("sklearn-mnist-2", 0.8), ns)
     wait_phase(real_kubectl, "trainingrun", "sklearn-mnist-2", ns, "Completed", timeout=RUN_TIMEOUT)
@@ -163,10 +183,16 @@ def test_second_run_registers_v2_and_the_endpoint_rolls_over_without_a_failed_re
     for t in threads:
         t.start()
     try:
-        real_kubectl.apply(_mnist_model("sklearn-mnist-2"), ns)       # a new source: version 2
-        model = wait_phase(real_kubectl, "registeredmodel", "sklearn-mnist", ns, "Ready", timeout=SERVE_TIMEOUT,
-                           check=lambda m: m["status"].get("version") == 2 and
-                           _only_version_served(real_kubectl, ns, 2))
+        real_kubectl.apply(_mnist_model("sklearn-mnist-2"), ns)  # a new source: version 2
+        model = wait_phase(
+            real_kubectl,
+            "registeredmodel",
+            "sklearn-mnist",
+            ns,
+            "Ready",
+            timeout=SERVE_TIMEOUT,
+            check=lambda m: m["status"].get("version") == 2 and _only_version_served(real_kubectl, ns, 2),
+        )
     finally:
         stop.set()
         for t in threads:
@@ -178,8 +204,9 @@ def test_second_run_registers_v2_and_the_endpoint_rolls_over_without_a_failed_re
 
 
 def _only_version_served(kubectl, ns: str, version: int) -> bool:
-    pods = json.loads(kubectl.run("get", "pods", "-n", ns, "-l", "trainyard.dev/model=sklearn-mnist",
-                                  "-o", "json").stdout)["items"]
+    pods = json.loads(
+        kubectl.run("get", "pods", "-n", ns, "-l", "trainyard.dev/model=sklearn-mnist", "-o", "json").stdout
+    )["items"]
     versions = {p["metadata"]["labels"].get("trainyard.dev/model-version") for p in pods}
     return versions == {str(version)}
 
@@ -187,21 +214,25 @@ def _only_version_served(kubectl, ns: str, version: int) -> bool:
 def test_helm_upgrade_in_place_loses_no_run(real_cluster, real_kubectl, trainyard_release, ns, mnist_v1):
     """A run in flight while `helm upgrade` restarts the operator still completes; finished runs,
     their artifacts (MinIO's volume) and the served model are all still there."""
-    before = {r["metadata"]["name"]: r["status"] for r in
-              json.loads(real_kubectl.run("get", "trainingruns", "-n", ns, "-o", "json").stdout)["items"]}
+    before = {
+        r["metadata"]["name"]: r["status"]
+        for r in json.loads(real_kubectl.run("get", "trainingruns", "-n", ns, "-o", "json").stdout)["items"]
+    }
     real_kubectl.apply(_mnist_run("sklearn-mnist-3", 1.0), ns)
     upgraded = dict(trainyard_release.values, operator={**trainyard_release.values["operator"], "logLevel": "verbose"})
     trainyard_release.install(upgraded, timeout_s=600)
     assert trainyard_release.status()["version"] >= 2
     run3 = wait_phase(real_kubectl, "trainingrun", "sklearn-mnist-3", ns, "Completed", timeout=RUN_TIMEOUT)
     assert run3["status"]["metrics"]["regularization rate"] == 1.0
-    after = {r["metadata"]["name"]: r["status"] for r in
-             json.loads(real_kubectl.run("get", "trainingruns", "-n", ns, "-o", "json").stdout)["items"]}
+    after = {
+        r["metadata"]["name"]: r["status"]
+        for r in json.loads(real_kubectl.run("get", "trainingruns", "-n", ns, "-o", "json").stdout)["items"]
+    }
     for name, status in before.items():
         assert after[name]["phase"] == status["phase"] and after[name]["metrics"] == status["metrics"], name
     model = wait_phase(real_kubectl, "registeredmodel", "sklearn-mnist", ns, "Ready", timeout=SERVE_TIMEOUT)
     assert model["status"]["version"] == 2
-    rows = _test_rows(real_kubectl, ns, trainyard_release)    # the store kept its data across the restart
+    rows = _test_rows(real_kubectl, ns, trainyard_release)  # the store kept its data across the restart
     status, served = ApiProxy(real_cluster.state().kubeconfig).post(model["status"]["endpoint"], {"data": rows})
     assert status == 200 and len(served) == 100
 
@@ -209,12 +240,20 @@ def test_helm_upgrade_in_place_loses_no_run(real_cluster, real_kubectl, trainyar
 def test_helm_uninstall_leaves_no_trainyard_pods(real_kubectl, trainyard_release, ns):
     real_kubectl.run("delete", "namespace", ns, "--wait=true", "--timeout=180s")
     trainyard_release.uninstall()
+
     def leftovers():
         pods = json.loads(real_kubectl.run("get", "pods", "-A", "-o", "json").stdout)["items"]
-        return [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods
-                if any(k.startswith(("trainyard.dev/", "app.kubernetes.io/name"))
-                       and (k.startswith("trainyard.dev/") or v == "trainyard")
-                       for k, v in (p["metadata"].get("labels") or {}).items())]
-    wait_for(lambda: leftovers() == [] or None, what="no trainyard pods after helm uninstall", timeout=180,
-             interval=1.0)
+        return [
+            f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+            for p in pods
+            if any(
+                k.startswith(("trainyard.dev/", "app.kubernetes.io/name"))
+                and (k.startswith("trainyard.dev/") or v == "trainyard")
+                for k, v in (p["metadata"].get("labels") or {}).items()
+            )
+        ]
+
+    wait_for(
+        lambda: leftovers() == [] or None, what="no trainyard pods after helm uninstall", timeout=180, interval=1.0
+    )
     assert json.loads(real_kubectl.run("get", "pods", "-n", "trainyard", "-o", "json").stdout)["items"] == []

@@ -9,7 +9,7 @@ import subprocess
 from tests.conftest import wait_for
 from trainyard.local.images import SKLEARN_VERSION
 
-PROBE = r'''
+PROBE = r"""
 import json, socket, ssl, sys, time, urllib.request
 sa = "/var/run/secrets/kubernetes.io/serviceaccount"
 out = {"kubernetes": socket.gethostbyname("kubernetes.default.svc.cluster.local"),
@@ -31,14 +31,21 @@ for attempt in range(30):
         time.sleep(1)
 out["web_attempts"] = attempt + 1
 print(json.dumps(out))
-'''
+"""
 
 
 def _pod(name: str, image: str, command: list[str], **spec) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {"restartPolicy": "Never", "enableServiceLinks": False,
-                     "containers": [{"name": name, "image": image, "imagePullPolicy": "Never",
-                                     "command": command}], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "restartPolicy": "Never",
+            "enableServiceLinks": False,
+            "containers": [{"name": name, "image": image, "imagePullPolicy": "Never", "command": command}],
+            **spec,
+        },
+    }
 
 
 def _phase(kubectl, ns: str, name: str) -> str:
@@ -46,8 +53,12 @@ def _phase(kubectl, ns: str, name: str) -> str:
 
 
 def _finished(kubectl, ns: str, name: str, timeout: float = 120) -> str:
-    phase = wait_for(lambda: _phase(kubectl, ns, name) in ("Succeeded", "Failed") and _phase(kubectl, ns, name),
-                     what=f"pod {name} to finish", timeout=timeout, interval=0.5)
+    phase = wait_for(
+        lambda: _phase(kubectl, ns, name) in ("Succeeded", "Failed") and _phase(kubectl, ns, name),
+        what=f"pod {name} to finish",
+        timeout=timeout,
+        interval=0.5,
+    )
     return phase
 
 
@@ -63,8 +74,9 @@ def test_node_is_ready_with_the_images(real_cluster, real_kubectl):
 
 def test_runtime_image_runs_sklearn_and_logs(real_cluster, real_kubectl, real_namespace):
     image = real_cluster.state().images["runtime"]
-    real_kubectl.apply(_pod("sk", image, ["python", "-c", "import sklearn; print(sklearn.__version__)"]),
-                       real_namespace)
+    real_kubectl.apply(
+        _pod("sk", image, ["python", "-c", "import sklearn; print(sklearn.__version__)"]), real_namespace
+    )
     assert _finished(real_kubectl, real_namespace, "sk") == "Succeeded"
     logs = real_kubectl.run("logs", "sk", "-n", real_namespace).stdout.strip()
     assert logs == SKLEARN_VERSION
@@ -73,12 +85,19 @@ def test_runtime_image_runs_sklearn_and_logs(real_cluster, real_kubectl, real_na
 def test_pods_get_cluster_dns_and_reach_api_and_services(real_cluster, real_kubectl, real_namespace):
     image = real_cluster.state().images["runtime"]
     ns = real_namespace
-    web = _pod("web", image, ["sh", "-c", "echo hello-from-web > /tmp/hello.txt && "
-                                          "exec python -m http.server 8080 --directory /tmp"])
+    web = _pod(
+        "web",
+        image,
+        ["sh", "-c", "echo hello-from-web > /tmp/hello.txt && exec python -m http.server 8080 --directory /tmp"],
+    )
     web["spec"]["restartPolicy"] = "Always"
     web["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": 8080}, "periodSeconds": 1}
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
     real_kubectl.apply([web, svc], ns)
     real_kubectl.run("wait", "--for=condition=Ready", "pod/web", "-n", ns, "--timeout=90s")
     fqdn = f"web.{ns}.svc.cluster.local"
@@ -101,8 +120,12 @@ def test_down_leaves_no_process_port_interface_or_mount(real_cluster, real_kubec
 
     image = real_cluster.state().images["runtime"]
     real_kubectl.apply(_pod("sleeper", image, ["sleep", "3600"]), real_namespace)
-    wait_for(lambda: _phase(real_kubectl, real_namespace, "sleeper") == "Running", what="sleeper running",
-             timeout=90, interval=0.5)
+    wait_for(
+        lambda: _phase(real_kubectl, real_namespace, "sleeper") == "Running",
+        what="sleeper running",
+        timeout=90,
+        interval=0.5,
+    )
     st = real_cluster.state()
     pids, ports = dict(st.pids), dict(st.ports)
     real_cluster.down()

@@ -13,8 +13,11 @@ import yaml
 from trainyard.local import appimages, chart
 from trainyard.local.build import binary_path
 
-REFS = {"runtime": "localhost/trainyard/runtime:sklearn-1.7", "operator": "localhost/trainyard/operator:abc",
-        "minio": "localhost/trainyard/minio:def"}
+REFS = {
+    "runtime": "localhost/trainyard/runtime:sklearn-1.7",
+    "operator": "localhost/trainyard/operator:abc",
+    "minio": "localhost/trainyard/minio:def",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +47,26 @@ def test_helm_lint_is_clean(helm):
 def test_default_render_has_operator_rbac_store_and_default_cluster(helm):
     objs = objects(helm)
     assert sorted(objs) == [
-        ("ClusterRole", "trainyard-cleanup"), ("ClusterRole", "trainyard-operator"),
-        ("ClusterRoleBinding", "trainyard-cleanup"), ("ClusterRoleBinding", "trainyard-operator"),
-        ("ComputeCluster", "cpu-cluster"), ("Deployment", "trainyard-operator"), ("Job", "trainyard-cleanup"),
-        ("Secret", "trainyard-store"), ("Service", "trainyard-minio"), ("ServiceAccount", "trainyard-cleanup"),
-        ("ServiceAccount", "trainyard-operator"), ("StatefulSet", "trainyard-minio")]
+        ("ClusterRole", "trainyard-cleanup"),
+        ("ClusterRole", "trainyard-operator"),
+        ("ClusterRoleBinding", "trainyard-cleanup"),
+        ("ClusterRoleBinding", "trainyard-operator"),
+        ("ComputeCluster", "cpu-cluster"),
+        ("Deployment", "trainyard-operator"),
+        ("Job", "trainyard-cleanup"),
+        ("Secret", "trainyard-store"),
+        ("Service", "trainyard-minio"),
+        ("ServiceAccount", "trainyard-cleanup"),
+        ("ServiceAccount", "trainyard-operator"),
+        ("StatefulSet", "trainyard-minio"),
+    ]
     # The pre-delete hook removes the release's ComputeClusters while the operator can still
     # release their finalizers.
     hook = objs[("Job", "trainyard-cleanup")]
     assert hook["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
     assert objs[("ClusterRole", "trainyard-cleanup")]["rules"] == [
-        {"apiGroups": ["trainyard.dev"], "resources": ["computeclusters"], "verbs": ["get", "list", "delete"]}]
+        {"apiGroups": ["trainyard.dev"], "resources": ["computeclusters"], "verbs": ["get", "list", "delete"]}
+    ]
     dep = objs[("Deployment", "trainyard-operator")]
     assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
     pod = dep["spec"]["template"]["spec"]
@@ -65,8 +77,11 @@ def test_default_render_has_operator_rbac_store_and_default_cluster(helm):
     assert op["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert op["resources"]["requests"] and op["resources"]["limits"]["memory"]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in op["env"]}
-    assert env["TRAINYARD_S3_ENDPOINT"] == env["TRAINYARD_S3_ENDPOINT_FOR_PODS"] == \
-        "http://trainyard-minio.trainyard.svc:9000"
+    assert (
+        env["TRAINYARD_S3_ENDPOINT"]
+        == env["TRAINYARD_S3_ENDPOINT_FOR_PODS"]
+        == "http://trainyard-minio.trainyard.svc:9000"
+    )
     assert env["TRAINYARD_S3_SECRET_KEY"] == {"secretKeyRef": {"name": "trainyard-store", "key": "secretKey"}}
     assert json.loads(env["TRAINYARD_SERVING_IMAGES"]) == {"1.7": "trainyard/runtime:0.1.0-sklearn1.7"}
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -82,8 +97,8 @@ def test_rbac_is_least_privilege(helm):
     rules = objects(helm)[("ClusterRole", "trainyard-operator")]["rules"]
     verbs = {(g, r): set(rule["verbs"]) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
     assert all("*" not in v for v in verbs.values()) and all("*" not in k for k in verbs)
-    assert verbs[("", "secrets")] == {"get", "create"}                 # never list/watch every Secret
-    assert verbs[("", "pods")] == {"get", "list", "watch", "delete"}   # pods come from Jobs, not from us
+    assert verbs[("", "secrets")] == {"get", "create"}  # never list/watch every Secret
+    assert verbs[("", "pods")] == {"get", "list", "watch", "delete"}  # pods come from Jobs, not from us
     assert ("", "pods/exec") not in verbs and ("", "configmaps") not in verbs
     assert verbs[("rbac.authorization.k8s.io", "roles")] == {"create"}
     assert ("rbac.authorization.k8s.io", "clusterroles") not in verbs
@@ -91,8 +106,12 @@ def test_rbac_is_least_privilege(helm):
     # a run's Role grants registeredmodels/create (SDK register_model): the operator must hold it
     from trainyard.operator.trainingrun import access
 
-    run = {"apiVersion": "trainyard.dev/v1alpha1", "kind": "TrainingRun",
-           "metadata": {"name": "r", "namespace": "n", "uid": "u"}, "spec": {"compute": "c"}}
+    run = {
+        "apiVersion": "trainyard.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": "r", "namespace": "n", "uid": "u"},
+        "spec": {"compute": "c"},
+    }
     for rule in access.build_role(run)["rules"]:
         for g in rule["apiGroups"]:
             for r in rule["resources"]:
@@ -119,24 +138,36 @@ def test_emptydir_mode_has_no_claim_and_external_mode_has_no_minio(helm):
     sts = objs[("StatefulSet", "trainyard-minio")]
     assert "volumeClaimTemplates" not in sts["spec"]
     assert {"name": "data", "emptyDir": {}} in sts["spec"]["template"]["spec"]["volumes"]
-    ext = objects(helm, {"objectStore": {"mode": "external", "external": {
-        "endpoint": "https://s3.example.com", "existingSecret": "my-s3", "region": "eu-west-1"}}})
+    ext = objects(
+        helm,
+        {
+            "objectStore": {
+                "mode": "external",
+                "external": {"endpoint": "https://s3.example.com", "existingSecret": "my-s3", "region": "eu-west-1"},
+            }
+        },
+    )
     assert not [k for k in ext if k[0] in ("StatefulSet", "Service", "Secret")]
-    env = {e["name"]: e.get("value", e.get("valueFrom"))
-           for e in ext[("Deployment", "trainyard-operator")]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value", e.get("valueFrom"))
+        for e in ext[("Deployment", "trainyard-operator")]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["TRAINYARD_S3_ENDPOINT"] == "https://s3.example.com" and env["TRAINYARD_S3_REGION"] == "eu-west-1"
     assert env["TRAINYARD_S3_ACCESS_KEY"] == {"secretKeyRef": {"name": "my-s3", "key": "accessKey"}}
 
 
-@pytest.mark.parametrize("sets, complaint", [
-    (("objectStore.mode=external",), "existingSecret"),
-    (("objectStore.mode=s3",), "objectStore/mode"),
-    (("operator.logLevel=loud",), "operator/logLevel"),
-    (("objectStore.bucket=Bad_Bucket",), "objectStore/bucket"),
-    (("objectStore.minio.persistence.type=nfs",), "persistence/type"),
-    (("runtime.nodeCachePath=relative/dir",), "nodeCachePath"),
-    (("operator.imag.tag=x",), "additional properties"),
-])
+@pytest.mark.parametrize(
+    "sets, complaint",
+    [
+        (("objectStore.mode=external",), "existingSecret"),
+        (("objectStore.mode=s3",), "objectStore/mode"),
+        (("operator.logLevel=loud",), "operator/logLevel"),
+        (("objectStore.bucket=Bad_Bucket",), "objectStore/bucket"),
+        (("objectStore.minio.persistence.type=nfs",), "persistence/type"),
+        (("runtime.nodeCachePath=relative/dir",), "nodeCachePath"),
+        (("operator.imag.tag=x",), "additional properties"),
+    ],
+)
 def test_schema_rejects_bad_values(helm, sets, complaint):
     proc = render(helm, None, *sets)
     assert proc.returncode != 0
@@ -145,10 +176,23 @@ def test_schema_rejects_bad_values(helm, sets, complaint):
 
 def test_rendered_chart_passes_server_side_dry_run(helm, local_cluster, kubectl, namespace):
     """The API server (with our CRDs installed) accepts every rendered object."""
-    proc = render(helm, {"computeClusters": [{"name": "cpu-cluster", "namespace": namespace,
-                                              "spec": {"nodeSelector": {"trainyard.dev/pool": "default"},
-                                                       "maxNodes": 4, "provider": {"type": "static"}}}]},
-                  ns=namespace)
+    proc = render(
+        helm,
+        {
+            "computeClusters": [
+                {
+                    "name": "cpu-cluster",
+                    "namespace": namespace,
+                    "spec": {
+                        "nodeSelector": {"trainyard.dev/pool": "default"},
+                        "maxNodes": 4,
+                        "provider": {"type": "static"},
+                    },
+                }
+            ]
+        },
+        ns=namespace,
+    )
     assert proc.returncode == 0, proc.stderr
     out = kubectl.run("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=proc.stdout, check=False)
     assert out.returncode == 0, out.stderr

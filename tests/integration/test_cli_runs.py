@@ -14,25 +14,56 @@ from tests.integration.test_mnist_example import EXAMPLE, mnist_uploaded  # noqa
 
 
 def cli(*args: str, env: dict | None = None, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "trainyard.cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout, cwd=REPO.parent)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainyard.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        cwd=REPO.parent,
+    )
     if check:
         assert proc.returncode == 0, f"trainyard {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 
 def cpu_cluster(kubectl, namespace: str) -> None:
-    kubectl.apply({"apiVersion": "trainyard.dev/v1alpha1", "kind": "ComputeCluster", "metadata": {"name": "cpu"},
-                   "spec": {"maxNodes": 1, "nodeSelector": {"trainyard.dev/pool": "default"},
-                            "provider": {"type": "static"}}}, namespace)
+    kubectl.apply(
+        {
+            "apiVersion": "trainyard.dev/v1alpha1",
+            "kind": "ComputeCluster",
+            "metadata": {"name": "cpu"},
+            "spec": {"maxNodes": 1, "nodeSelector": {"trainyard.dev/pool": "default"}, "provider": {"type": "static"}},
+        },
+        namespace,
+    )
 
 
-def test_submit_wait_metrics_files_download_logs(kubectl, namespace, operator, process_kubelet, mnist_uploaded,
-                                                 tmp_path):
+def test_submit_wait_metrics_files_download_logs(
+    kubectl, namespace, operator, process_kubelet, mnist_uploaded, tmp_path
+):
     cpu_cluster(kubectl, namespace)
-    submit = ["submit", str(EXAMPLE), "--script", "train.py", "--compute", "cpu", "--experiment", "sklearn-mnist",
-              "--input", "mnist=s3://trainyard/datasets/mnist/", "--primary-metric", "accuracy", "-n", namespace,
-              "--", "--data-folder", "$(TRAINYARD_INPUT_MNIST)", "--regularization", "0.8"]
+    submit = [
+        "submit",
+        str(EXAMPLE),
+        "--script",
+        "train.py",
+        "--compute",
+        "cpu",
+        "--experiment",
+        "sklearn-mnist",
+        "--input",
+        "mnist=s3://trainyard/datasets/mnist/",
+        "--primary-metric",
+        "accuracy",
+        "-n",
+        namespace,
+        "--",
+        "--data-folder",
+        "$(TRAINYARD_INPUT_MNIST)",
+        "--regularization",
+        "0.8",
+    ]
     first = cli(*submit)
     run = first.stdout.strip()
     assert run.startswith("sklearn-mnist-") and "snapshot s3://trainyard/snapshots/" in first.stderr
@@ -58,7 +89,10 @@ def test_submit_wait_metrics_files_download_logs(kubectl, namespace, operator, p
     # The same directory again: the snapshot is reused, not uploaded.
     second = cli(*submit[:-5], "--", "--data-folder", "$(TRAINYARD_INPUT_MNIST)", "--regularization", "0.5")
     assert "unchanged, reused" in second.stderr
-    snap = lambda r: kubectl.json("get", "tr", r, "-n", namespace)["spec"]["source"]["snapshot"]
+
+    def snap(r):
+        return kubectl.json("get", "tr", r, "-n", namespace)["spec"]["source"]["snapshot"]
+
     assert snap(second.stdout.strip()) == snap(run)
     cli("wait", second.stdout.strip(), "-n", namespace)
 
@@ -75,7 +109,8 @@ def test_live_metrics_show_while_the_script_runs(kubectl, namespace, operator, p
     cpu_cluster(kubectl, namespace)
     flag = tmp_path / "finish"
     (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "live.py").write_text(textwrap.dedent("""
+    (tmp_path / "src" / "live.py").write_text(
+        textwrap.dedent("""
         import os, sys, time
         from trainyard import Run
         run = Run.get_context()
@@ -84,12 +119,30 @@ def test_live_metrics_show_while_the_script_runs(kubectl, namespace, operator, p
         while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
             time.sleep(0.05)
         run.log("accuracy", 0.84)
-    """))
-    run = cli("submit", str(tmp_path / "src"), "--script", "live.py", "--compute", "cpu", "-n", namespace,
-              "--primary-metric", "accuracy", "--", str(flag)).stdout.strip()
+    """)
+    )
+    run = cli(
+        "submit",
+        str(tmp_path / "src"),
+        "--script",
+        "live.py",
+        "--compute",
+        "cpu",
+        "-n",
+        namespace,
+        "--primary-metric",
+        "accuracy",
+        "--",
+        str(flag),
+    ).stdout.strip()
     wait_for_phase(kubectl, run, namespace, "Running", timeout=120)
-    seen = wait_for(lambda: (lambda s: s if (s.get("metrics") or {}).get("accuracy") == 0.42 else None)(
-        get_status(kubectl, "tr", run, namespace)), what="the live metric in status", timeout=30)
+    seen = wait_for(
+        lambda: (lambda s: s if (s.get("metrics") or {}).get("accuracy") == 0.42 else None)(
+            get_status(kubectl, "tr", run, namespace)
+        ),
+        what="the live metric in status",
+        timeout=30,
+    )
     assert seen["phase"] == "Running", "the metric must be visible while the script still runs"
     assert "accuracy=0.42" in kubectl.run("get", "tr", run, "-n", namespace).stdout
     flag.write_text("")
@@ -100,14 +153,25 @@ def test_live_metrics_show_while_the_script_runs(kubectl, namespace, operator, p
 def test_one_line_errors(kubectl, namespace, local_cluster, tmp_path):
     missing = cli("wait", "no-such-run", "-n", namespace, check=False)
     assert missing.returncode == 1
-    assert missing.stderr.strip() == (f"trainyard: error: no TrainingRun 'no-such-run' in namespace '{namespace}' "
-                                      "(list them with `trainyard runs`)")
+    assert missing.stderr.strip() == (
+        f"trainyard: error: no TrainingRun 'no-such-run' in namespace '{namespace}' (list them with `trainyard runs`)"
+    )
     nocluster = cli("runs", env={"KUBECONFIG": str(tmp_path / "absent")}, check=False)
     assert nocluster.returncode == 1 and len(nocluster.stderr.strip().splitlines()) == 1
     assert "no cluster configured" in nocluster.stderr
     cpu_cluster(kubectl, namespace)
     (tmp_path / "t.py").write_text("print(1)\n")
-    nostore = cli("submit", str(tmp_path), "--script", "t.py", "--compute", "cpu", "-n", namespace,
-                  env={"TRAINYARD_S3_ENDPOINT": "http://127.0.0.1:9"}, check=False)
+    nostore = cli(
+        "submit",
+        str(tmp_path),
+        "--script",
+        "t.py",
+        "--compute",
+        "cpu",
+        "-n",
+        namespace,
+        env={"TRAINYARD_S3_ENDPOINT": "http://127.0.0.1:9"},
+        check=False,
+    )
     assert nostore.returncode == 1 and len(nostore.stderr.strip().splitlines()) == 1
     assert "object store unreachable at http://127.0.0.1:9" in nostore.stderr

@@ -15,9 +15,14 @@ NS_LABEL = "trainyard.dev/compute-namespace"
 
 def pool_cluster(namespace: str, name: str = "pool", **spec) -> dict:
     """A kwok pool with a selector of its own (the session's shared KWOK nodes never match)."""
-    base = dict(nodeSelector={"trainyard.dev/pool": namespace}, minNodes=0, maxNodes=5,
-                idleSecondsBeforeScaleDown=2, scaleCooldownSeconds=1,
-                nodeResources={"cpu": "2", "memory": "4Gi"})
+    base = dict(
+        nodeSelector={"trainyard.dev/pool": namespace},
+        minNodes=0,
+        maxNodes=5,
+        idleSecondsBeforeScaleDown=2,
+        scaleCooldownSeconds=1,
+        nodeResources={"cpu": "2", "memory": "4Gi"},
+    )
     base.update(spec)
     cc = compute_cluster(name=name, **base)
     del cc["spec"]["instanceType"]
@@ -78,8 +83,13 @@ def test_forty_runs_queue_scale_out_to_max_and_back_to_min(kubectl, namespace, o
         assert r["status"]["attempts"] == 1 and "queuePosition" not in r["status"]
     # Idle nodes go after idleSecondsBeforeScaleDown; the pool returns to minNodes=0.
     wait_for(lambda: not pool_nodes(kubectl, namespace), what="the pool back at 0 nodes", timeout=60)
-    cc = wait_for(lambda: (lambda s: s if s.get("currentNodes") == 0 and s.get("runningRuns") == 0 else None)(
-        get_status(kubectl, "cc", "pool", namespace)), what="status back at 0 nodes", timeout=20)
+    cc = wait_for(
+        lambda: (lambda s: s if s.get("currentNodes") == 0 and s.get("runningRuns") == 0 else None)(
+            get_status(kubectl, "cc", "pool", namespace)
+        ),
+        what="status back at 0 nodes",
+        timeout=20,
+    )
     conds = conditions(cc)
     assert conds["Ready"]["status"] == "True" and conds["ProviderError"]["status"] == "False"
     assert conds["AtMaxCapacity"]["status"] == "False" and cc["queuedRuns"] == 0 and cc["lastScaleTime"]
@@ -88,29 +98,43 @@ def test_forty_runs_queue_scale_out_to_max_and_back_to_min(kubectl, namespace, o
 def test_min_nodes_are_kept_and_a_busy_node_is_never_removed(kubectl, namespace, operator, node_cleanup):
     kubectl.apply(pool_cluster(namespace, minNodes=1, maxNodes=3), namespace)
     wait_for(lambda: len(pool_nodes(kubectl, namespace)) == 1, what="minNodes=1 node", timeout=30)
-    kubectl.apply([sim_run("long", delay="12s"), sim_run("short-1", delay="1s"), sim_run("short-2", delay="1s"),
-                   sim_run("short-3", delay="1s")], namespace)
+    kubectl.apply(
+        [
+            sim_run("long", delay="12s"),
+            sim_run("short-1", delay="1s"),
+            sim_run("short-2", delay="1s"),
+            sim_run("short-3", delay="1s"),
+        ],
+        namespace,
+    )
     status = wait_for_phase(kubectl, "long", namespace, "Running", timeout=40)
     node = kubectl.json("get", "pods", "-n", namespace, "-l", "trainyard.dev/run=long")["items"][0]["spec"]["nodeName"]
     for name in ("short-1", "short-2", "short-3"):
         wait_for_phase(kubectl, name, namespace, "Completed", timeout=40)
     # The shorts' nodes go idle and are removed down to minNodes; the long run's node stays.
-    wait_for(lambda: [n["metadata"]["name"] for n in pool_nodes(kubectl, namespace)] == [node],
-             what=f"only the busy node {node} left", timeout=40)
+    wait_for(
+        lambda: [n["metadata"]["name"] for n in pool_nodes(kubectl, namespace)] == [node],
+        what=f"only the busy node {node} left",
+        timeout=40,
+    )
     assert get_status(kubectl, "tr", "long", namespace)["phase"] in ("Running", "Finalizing", "Completed")
     assert status["attempts"] == 1
     wait_for_phase(kubectl, "long", namespace, "Completed", timeout=40)
-    cc = wait_for(lambda: (lambda s: s if s.get("busyNodes") == 0 else None)(
-        get_status(kubectl, "cc", "pool", namespace)), what="the node idle", timeout=20)
+    cc = wait_for(
+        lambda: (lambda s: s if s.get("busyNodes") == 0 else None)(get_status(kubectl, "cc", "pool", namespace)),
+        what="the node idle",
+        timeout=20,
+    )
     assert cc["currentNodes"] == 1 and len(pool_nodes(kubectl, namespace)) == 1
 
 
-def test_spot_node_deleted_under_a_running_run_is_retried_and_completes(kubectl, namespace, operator,
-                                                                        node_cleanup):
+def test_spot_node_deleted_under_a_running_run_is_retried_and_completes(kubectl, namespace, operator, node_cleanup):
     kubectl.apply(pool_cluster(namespace, name="spot", priority="spot", maxNodes=2), namespace)
     kubectl.apply(sim_run("spot-1", compute="spot", delay="6s", maxRetries=0), namespace)
     wait_for_phase(kubectl, "spot-1", namespace, "Running", timeout=40)
-    node = kubectl.json("get", "pods", "-n", namespace, "-l", "trainyard.dev/run=spot-1")["items"][0]["spec"]["nodeName"]
+    node = kubectl.json("get", "pods", "-n", namespace, "-l", "trainyard.dev/run=spot-1")["items"][0]["spec"][
+        "nodeName"
+    ]
     taints = kubectl.json("get", "node", node)["spec"]["taints"]
     assert {"key": "trainyard.dev/spot", "value": "true", "effect": "NoSchedule"} in taints
     started = time.monotonic()
@@ -127,39 +151,60 @@ def test_deleting_a_cluster_waits_for_its_runs(kubectl, namespace, operator, nod
     kubectl.apply(sim_run("hold", delay="8s"), namespace)
     wait_for_phase(kubectl, "hold", namespace, "Running", timeout=40)
     kubectl.run("delete", "cc", "pool", "-n", namespace, "--wait=false")
-    blocked = wait_for(lambda: (lambda c: c if c.get("Ready", {}).get("reason") == "DeletionBlockedByRuns" else None)(
-        conditions(get_status(kubectl, "cc", "pool", namespace))), what="DeletionBlockedByRuns", timeout=20)
+    blocked = wait_for(
+        lambda: (lambda c: c if c.get("Ready", {}).get("reason") == "DeletionBlockedByRuns" else None)(
+            conditions(get_status(kubectl, "cc", "pool", namespace))
+        ),
+        what="DeletionBlockedByRuns",
+        timeout=20,
+    )
     assert "hold" in blocked["Ready"]["message"] and blocked["Ready"]["status"] == "False"
     wait_for_phase(kubectl, "hold", namespace, "Completed", timeout=40)
-    wait_for(lambda: kubectl.run("get", "cc", "pool", "-n", namespace, check=False).returncode != 0,
-             what="the cluster gone after its run ended", timeout=30)
+    wait_for(
+        lambda: kubectl.run("get", "cc", "pool", "-n", namespace, check=False).returncode != 0,
+        what="the cluster gone after its run ended",
+        timeout=30,
+    )
     wait_for(lambda: not pool_nodes(kubectl, namespace), what="its simulated nodes released", timeout=20)
 
 
 def test_a_queued_run_gets_its_identity_while_it_waits_and_stale_credentials_are_renewed_at_start(
-        kubectl, namespace, operator, node_cleanup):
+    kubectl, namespace, operator, node_cleanup
+):
     import base64
     import datetime
 
-    kubectl.apply(pool_cluster(namespace, maxNodes=1), namespace)   # one node: two slots
+    kubectl.apply(pool_cluster(namespace, maxNodes=1), namespace)  # one node: two slots
     kubectl.apply([sim_run("busy-1", delay="8s"), sim_run("busy-2", delay="8s")], namespace)
     wait_for_phase(kubectl, "busy-1", namespace, "Running", timeout=40)
     wait_for_phase(kubectl, "busy-2", namespace, "Running", timeout=40)
     # Credentials made long ago (e.g. before an operator restart) that expire in two minutes.
-    soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    kubectl.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
-        "name": "late-store", "annotations": {"trainyard.dev/credentials-expire": soon}},
-        "stringData": {"TRAINYARD_S3_ACCESS_KEY": "stale"}}, namespace)
+    soon = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "late-store", "annotations": {"trainyard.dev/credentials-expire": soon}},
+            "stringData": {"TRAINYARD_S3_ACCESS_KEY": "stale"},
+        },
+        namespace,
+    )
     kubectl.apply(sim_run("late", delay="1s"), namespace)
 
-    queued = wait_for(lambda: (lambda s: s if s.get("queuePosition") else None)(
-        get_status(kubectl, "tr", "late", namespace)), what="the run queued", timeout=30)
+    queued = wait_for(
+        lambda: (lambda s: s if s.get("queuePosition") else None)(get_status(kubectl, "tr", "late", namespace)),
+        what="the run queued",
+        timeout=30,
+    )
     assert queued["phase"] == "Queued"
     # While it waits: its ServiceAccount, Role and RoleBinding exist, no Job yet, and the Secret
     # is left alone (good enough to wait with).
     for kind in ("serviceaccount", "role", "rolebinding"):
-        wait_for(lambda k=kind: kubectl.run("get", k, "late-run", "-n", namespace, check=False).returncode == 0,
-                 what=f"the queued run's {kind}", timeout=10)
+        wait_for(
+            lambda k=kind: kubectl.run("get", k, "late-run", "-n", namespace, check=False).returncode == 0,
+            what=f"the queued run's {kind}",
+            timeout=10,
+        )
     assert kubectl.run("get", "job", "late", "-n", namespace, check=False).returncode != 0
     secret = kubectl.json("get", "secret", "late-store", "-n", namespace)
     assert base64.b64decode(secret["data"]["TRAINYARD_S3_ACCESS_KEY"]) == b"stale"
@@ -167,7 +212,8 @@ def test_a_queued_run_gets_its_identity_while_it_waits_and_stale_credentials_are
     # At its start the credentials would not last the run: they are minted again.
     wait_for_phase(kubectl, "late", namespace, "Completed", timeout=60)
     secret = kubectl.json("get", "secret", "late-store", "-n", namespace)
-    expires = datetime.datetime.strptime(secret["metadata"]["annotations"]["trainyard.dev/credentials-expire"],
-                                         "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    assert expires - datetime.datetime.now(datetime.timezone.utc) > datetime.timedelta(hours=1)
+    expires = datetime.datetime.strptime(
+        secret["metadata"]["annotations"]["trainyard.dev/credentials-expire"], "%Y-%m-%dT%H:%M:%SZ"
+    ).replace(tzinfo=datetime.UTC)
+    assert expires - datetime.datetime.now(datetime.UTC) > datetime.timedelta(hours=1)
     assert base64.b64decode(secret["data"]["TRAINYARD_S3_ACCESS_KEY"]) != b"stale"

@@ -25,17 +25,25 @@ def training_run(name="mnist-1", **spec) -> dict:
 
 
 def compute_cluster(name="cpu-cluster", **spec) -> dict:
-    base = {"instanceType": "Standard_D2_v2", "minNodes": 0, "maxNodes": 4,
-            "provider": {"type": "kwok"}, "nodeResources": {"cpu": 2, "memory": "7Gi"}}
+    base = {
+        "instanceType": "Standard_D2_v2",
+        "minNodes": 0,
+        "maxNodes": 4,
+        "provider": {"type": "kwok"},
+        "nodeResources": {"cpu": 2, "memory": "7Gi"},
+    }
     base.update(spec)
     return {"apiVersion": API, "kind": "ComputeCluster", "metadata": {"name": name}, "spec": base}
 
 
 def registered_model(name="sklearn-mnist", **spec) -> dict:
-    base = {"source": {"trainingRun": {"name": "mnist-1", "path": "outputs/sklearn_mnist_model.pkl"}},
-            "framework": "ScikitLearn", "frameworkVersion": "1.5.2",
-            "resources": {"cpu": 1, "memory": "512Mi"},
-            "deployment": {"replicas": 1}}
+    base = {
+        "source": {"trainingRun": {"name": "mnist-1", "path": "outputs/sklearn_mnist_model.pkl"}},
+        "framework": "ScikitLearn",
+        "frameworkVersion": "1.5.2",
+        "resources": {"cpu": 1, "memory": "512Mi"},
+        "deployment": {"replicas": 1},
+    }
     base.update(spec)
     return {"apiVersion": API, "kind": "RegisteredModel", "metadata": {"name": name}, "spec": base}
 
@@ -54,57 +62,92 @@ GOOD = [
     pytest.param(training_run(), id="trainingrun"),
     pytest.param(compute_cluster(), id="computecluster"),
     pytest.param(registered_model(), id="registeredmodel"),
-    pytest.param(registered_model(deployment={"autoscaling": {"minReplicas": 1, "maxReplicas": 3}}),
-                 id="registeredmodel-autoscaling"),
+    pytest.param(
+        registered_model(deployment={"autoscaling": {"minReplicas": 1, "maxReplicas": 3}}),
+        id="registeredmodel-autoscaling",
+    ),
 ]
 
 # (manifest, text the API server's message must contain: the field it names)
 BAD = [
     pytest.param(without(training_run(), "spec.compute"), "spec.compute: Required value", id="run-missing-compute"),
-    pytest.param(without(training_run(), "spec.entryScript"), "spec.entryScript: Required value",
-                 id="run-missing-entry-script"),
-    pytest.param(training_run(source={"snapshot": "s3://trainyard/snapshots/a.tar.gz",
-                                      "git": {"url": "https://example.com/repo.git"}}),
-                 "exactly one of source.snapshot, source.git, source.configMap", id="run-two-code-sources"),
-    pytest.param(training_run(source={}), "exactly one of source.snapshot, source.git, source.configMap",
-                 id="run-no-code-source"),
-    pytest.param(training_run(entryScript=42), "spec.entryScript: Invalid value: \"integer\"",
-                 id="run-script-wrong-type"),
-    pytest.param(training_run(args="--regularization 0.5"), "spec.args: Invalid value: \"string\"",
-                 id="run-args-not-a-list"),
+    pytest.param(
+        without(training_run(), "spec.entryScript"), "spec.entryScript: Required value", id="run-missing-entry-script"
+    ),
+    pytest.param(
+        training_run(
+            source={"snapshot": "s3://trainyard/snapshots/a.tar.gz", "git": {"url": "https://example.com/repo.git"}}
+        ),
+        "exactly one of source.snapshot, source.git, source.configMap",
+        id="run-two-code-sources",
+    ),
+    pytest.param(
+        training_run(source={}), "exactly one of source.snapshot, source.git, source.configMap", id="run-no-code-source"
+    ),
+    pytest.param(
+        training_run(entryScript=42), 'spec.entryScript: Invalid value: "integer"', id="run-script-wrong-type"
+    ),
+    pytest.param(
+        training_run(args="--regularization 0.5"), 'spec.args: Invalid value: "string"', id="run-args-not-a-list"
+    ),
     pytest.param(training_run(maxRetries=-1), "spec.maxRetries", id="run-negative-retries"),
-    pytest.param(training_run(inputs=[{"name": "mnist", "uri": "s3://trainyard/d/", "mode": "stream"}]),
-                 "spec.inputs[0].mode: Unsupported value: \"stream\"", id="run-bad-input-mode"),
-    pytest.param(training_run(inputs=[{"name": "mnist", "uri": "https://example.com/mnist"}]),
-                 "spec.inputs[0].uri", id="run-input-not-s3"),
-    pytest.param(training_run(inputs=[{"name": "a", "uri": "s3://trainyard/a/"},
-                                      {"name": "a", "uri": "s3://trainyard/b/"}]),
-                 "spec.inputs[1]: Duplicate value", id="run-duplicate-input-names"),
+    pytest.param(
+        training_run(inputs=[{"name": "mnist", "uri": "s3://trainyard/d/", "mode": "stream"}]),
+        'spec.inputs[0].mode: Unsupported value: "stream"',
+        id="run-bad-input-mode",
+    ),
+    pytest.param(
+        training_run(inputs=[{"name": "mnist", "uri": "https://example.com/mnist"}]),
+        "spec.inputs[0].uri",
+        id="run-input-not-s3",
+    ),
+    pytest.param(
+        training_run(inputs=[{"name": "a", "uri": "s3://trainyard/a/"}, {"name": "a", "uri": "s3://trainyard/b/"}]),
+        "spec.inputs[1]: Duplicate value",
+        id="run-duplicate-input-names",
+    ),
     pytest.param(training_run(resources={"cpu": "lots"}), "spec.resources.cpu", id="run-bad-quantity"),
     pytest.param(training_run(resources={"memory": "0"}), "spec.resources.memory", id="run-zero-memory"),
     pytest.param(training_run(entryScript="../../etc/passwd"), "spec.entryScript", id="run-script-escapes"),
     pytest.param(training_run(name="Bad_Name"), "metadata.name", id="run-bad-name"),
     pytest.param(training_run(experiment="has spaces"), "spec.experiment", id="run-bad-experiment"),
-    pytest.param(compute_cluster(minNodes=5, maxNodes=2), "spec.minNodes: Invalid value",
-                 id="cluster-min-above-max"),
-    pytest.param(compute_cluster(provider={"type": "gce"}), "spec.provider.type: Unsupported value: \"gce\"",
-                 id="cluster-unknown-provider"),
-    pytest.param(compute_cluster(provider={"type": "clusterAPI"}), "spec.provider: Invalid value",
-                 id="cluster-capi-without-machinedeployment"),
-    pytest.param(compute_cluster(priority="cheap"), "spec.priority: Unsupported value: \"cheap\"",
-                 id="cluster-bad-priority"),
-    pytest.param(without(compute_cluster(), "spec.maxNodes"), "spec.maxNodes: Required value",
-                 id="cluster-missing-max"),
-    pytest.param(registered_model(source={"trainingRun": {"name": "r", "path": "outputs/m.pkl"},
-                                          "uri": "s3://trainyard/models/m.pkl"}),
-                 "exactly one of source.trainingRun, source.uri", id="model-two-sources"),
-    pytest.param(registered_model(framework="TensorFlow"), "spec.framework: Unsupported value",
-                 id="model-bad-framework"),
-    pytest.param(registered_model(deployment={"traffic": [{"version": 1, "percent": 70},
-                                                          {"version": 2, "percent": 20}]}),
-                 "traffic percentages must add up to 100", id="model-traffic-not-100"),
-    pytest.param(registered_model(deployment={"autoscaling": {"minReplicas": 3, "maxReplicas": 1}}),
-                 "autoscaling.minReplicas must be <= autoscaling.maxReplicas", id="model-autoscaling-min-above-max"),
+    pytest.param(compute_cluster(minNodes=5, maxNodes=2), "spec.minNodes: Invalid value", id="cluster-min-above-max"),
+    pytest.param(
+        compute_cluster(provider={"type": "gce"}),
+        'spec.provider.type: Unsupported value: "gce"',
+        id="cluster-unknown-provider",
+    ),
+    pytest.param(
+        compute_cluster(provider={"type": "clusterAPI"}),
+        "spec.provider: Invalid value",
+        id="cluster-capi-without-machinedeployment",
+    ),
+    pytest.param(
+        compute_cluster(priority="cheap"), 'spec.priority: Unsupported value: "cheap"', id="cluster-bad-priority"
+    ),
+    pytest.param(
+        without(compute_cluster(), "spec.maxNodes"), "spec.maxNodes: Required value", id="cluster-missing-max"
+    ),
+    pytest.param(
+        registered_model(
+            source={"trainingRun": {"name": "r", "path": "outputs/m.pkl"}, "uri": "s3://trainyard/models/m.pkl"}
+        ),
+        "exactly one of source.trainingRun, source.uri",
+        id="model-two-sources",
+    ),
+    pytest.param(
+        registered_model(framework="TensorFlow"), "spec.framework: Unsupported value", id="model-bad-framework"
+    ),
+    pytest.param(
+        registered_model(deployment={"traffic": [{"version": 1, "percent": 70}, {"version": 2, "percent": 20}]}),
+        "traffic percentages must add up to 100",
+        id="model-traffic-not-100",
+    ),
+    pytest.param(
+        registered_model(deployment={"autoscaling": {"minReplicas": 3, "maxReplicas": 1}}),
+        "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+        id="model-autoscaling-min-above-max",
+    ),
 ]
 
 

@@ -12,8 +12,9 @@ from trainyard.local.processes import alive, port_listening
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "trainyard.cli.main", *args], capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainyard.cli.main", *args], capture_output=True, text=True, timeout=600
+    )
     if check:
         assert proc.returncode == 0, f"trainyard {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
     return proc
@@ -32,12 +33,17 @@ def test_local_up_status_down(tmp_path):
         assert all(c["listening"] for c in status.values()), status
 
         assert cli("local", "--dir", d, "kubeconfig").stdout.strip() == str(st.kubeconfig)
-        nodes = subprocess.run([st.binaries["kubectl"], "--kubeconfig", str(st.kubeconfig), "get", "nodes",
-                                "-o", "json"], capture_output=True, text=True, check=True)
+        nodes = subprocess.run(
+            [st.binaries["kubectl"], "--kubeconfig", str(st.kubeconfig), "get", "nodes", "-o", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         items = json.loads(nodes.stdout)["items"]
         assert len(items) == 3
-        assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
-                   for n in items)
+        assert all(
+            any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]) for n in items
+        )
         env = cli("local", "--dir", d, "env").stdout
         assert f"TRAINYARD_S3_ENDPOINT=http://127.0.0.1:{st.ports['minio']}" in env
     finally:

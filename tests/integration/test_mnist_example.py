@@ -9,7 +9,6 @@ import io
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import joblib
 import pytest
@@ -22,8 +21,13 @@ SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 
 @pytest.fixture(scope="module")
 def mnist_uploaded(local_cluster):
-    proc = subprocess.run([sys.executable, str(EXAMPLE / "upload_data.py"), "--offline"], capture_output=True,
-                          text=True, env=os.environ, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE / "upload_data.py"), "--offline"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -43,13 +47,14 @@ def _store():
     return StoreConfig.from_env().client()
 
 
-def test_mnist_example_runs_to_completed_with_metrics_and_outputs(kubectl, namespace, operator, process_kubelet,
-                                                                  mnist_uploaded):
+def test_mnist_example_runs_to_completed_with_metrics_and_outputs(
+    kubectl, namespace, operator, process_kubelet, mnist_uploaded
+):
     kubectl.run("apply", "-k", str(EXAMPLE), "-n", namespace)
     status = wait_for_phase(kubectl, "sklearn-mnist-1", namespace, ("Completed", "Failed"), timeout=300)
     assert status["phase"] == "Completed", status.get("message")
     metrics = status["metrics"]
-    floor = 0.88 if SHARED_MNIST.is_dir() else 0.9   # the offline MNIST split, or the digits fallback
+    floor = 0.88 if SHARED_MNIST.is_dir() else 0.9  # the offline MNIST split, or the digits fallback
     assert metrics["accuracy"] >= floor, metrics
     assert metrics["regularization rate"] == 0.5
     assert status["primaryMetric"].startswith("accuracy=")
@@ -70,13 +75,33 @@ def test_mnist_example_runs_to_completed_with_metrics_and_outputs(kubectl, names
 
 def configmap_run(kubectl, namespace: str, name: str, script: str, **spec) -> None:
     kubectl.run("create", "configmap", f"{name}-code", "-n", namespace, f"--from-literal=main.py={script}")
-    kubectl.apply([
-        {"apiVersion": "trainyard.dev/v1alpha1", "kind": "ComputeCluster", "metadata": {"name": "cpu"},
-         "spec": {"maxNodes": 1, "nodeSelector": {"trainyard.dev/pool": "default"}, "provider": {"type": "static"}}},
-        {"apiVersion": "trainyard.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name},
-         "spec": {"compute": "cpu", "source": {"configMap": {"name": f"{name}-code"}}, "entryScript": "main.py",
-                  "resources": {"cpu": "100m", "memory": "256Mi"}, **spec}},
-    ], namespace)
+    kubectl.apply(
+        [
+            {
+                "apiVersion": "trainyard.dev/v1alpha1",
+                "kind": "ComputeCluster",
+                "metadata": {"name": "cpu"},
+                "spec": {
+                    "maxNodes": 1,
+                    "nodeSelector": {"trainyard.dev/pool": "default"},
+                    "provider": {"type": "static"},
+                },
+            },
+            {
+                "apiVersion": "trainyard.dev/v1alpha1",
+                "kind": "TrainingRun",
+                "metadata": {"name": name},
+                "spec": {
+                    "compute": "cpu",
+                    "source": {"configMap": {"name": f"{name}-code"}},
+                    "entryScript": "main.py",
+                    "resources": {"cpu": "100m", "memory": "256Mi"},
+                    **spec,
+                },
+            },
+        ],
+        namespace,
+    )
 
 
 def failed_condition(kubectl, name: str, namespace: str) -> dict:
@@ -86,8 +111,10 @@ def failed_condition(kubectl, name: str, namespace: str) -> dict:
 
 
 def test_script_exit_1_is_script_failed_with_the_log_tail(kubectl, namespace, operator, process_kubelet):
-    script = "import os, sys\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/partial.txt','w').write('x')\n" \
-             "for i in range(30): print('step', i)\nsys.exit(1)\n"
+    script = (
+        "import os, sys\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/partial.txt','w').write('x')\n"
+        "for i in range(30): print('step', i)\nsys.exit(1)\n"
+    )
     configmap_run(kubectl, namespace, "boom", script)
     failed = failed_condition(kubectl, "boom", namespace)
     assert failed["reason"] == "ScriptFailed"
@@ -97,10 +124,14 @@ def test_script_exit_1_is_script_failed_with_the_log_tail(kubectl, namespace, op
     assert "outputs/partial.txt" in {f["path"] for f in status["outputs"]}, "outputs are uploaded on failure too"
 
 
-def test_missing_input_prefix_is_data_staging_failed_naming_the_input(kubectl, namespace, operator,
-                                                                       process_kubelet):
-    configmap_run(kubectl, namespace, "nodata", "print('never runs')\n",
-                  inputs=[{"name": "mnist", "uri": "s3://trainyard/datasets/does-not-exist/"}])
+def test_missing_input_prefix_is_data_staging_failed_naming_the_input(kubectl, namespace, operator, process_kubelet):
+    configmap_run(
+        kubectl,
+        namespace,
+        "nodata",
+        "print('never runs')\n",
+        inputs=[{"name": "mnist", "uri": "s3://trainyard/datasets/does-not-exist/"}],
+    )
     failed = failed_condition(kubectl, "nodata", namespace)
     assert failed["reason"] == "DataStagingFailed"
     assert "mnist" in failed["message"] and "does-not-exist" in failed["message"], failed["message"]
@@ -109,11 +140,26 @@ def test_missing_input_prefix_is_data_staging_failed_naming_the_input(kubectl, n
 def test_corrupt_snapshot_is_data_staging_failed(kubectl, namespace, operator, process_kubelet):
     key = "snapshots/" + "0" * 64 + ".tar.gz"
     _store().put_object("trainyard", key, io.BytesIO(b"not a tarball"), 13)
-    kubectl.apply([
-        {"apiVersion": "trainyard.dev/v1alpha1", "kind": "ComputeCluster", "metadata": {"name": "cpu"},
-         "spec": {"maxNodes": 1, "nodeSelector": {"trainyard.dev/pool": "default"}, "provider": {"type": "static"}}},
-        {"apiVersion": "trainyard.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "corrupt"},
-         "spec": {"compute": "cpu", "source": {"snapshot": f"s3://trainyard/{key}"}, "entryScript": "train.py"}},
-    ], namespace)
+    kubectl.apply(
+        [
+            {
+                "apiVersion": "trainyard.dev/v1alpha1",
+                "kind": "ComputeCluster",
+                "metadata": {"name": "cpu"},
+                "spec": {
+                    "maxNodes": 1,
+                    "nodeSelector": {"trainyard.dev/pool": "default"},
+                    "provider": {"type": "static"},
+                },
+            },
+            {
+                "apiVersion": "trainyard.dev/v1alpha1",
+                "kind": "TrainingRun",
+                "metadata": {"name": "corrupt"},
+                "spec": {"compute": "cpu", "source": {"snapshot": f"s3://trainyard/{key}"}, "entryScript": "train.py"},
+            },
+        ],
+        namespace,
+    )
     failed = failed_condition(kubectl, "corrupt", namespace)
     assert failed["reason"] == "DataStagingFailed" and "snapshot" in failed["message"], failed["message"]

@@ -58,8 +58,10 @@ def seed_run_outputs(namespace: str, run: str, files: dict[str, bytes], metrics:
     """What a run's pod uploads when its script ends: files, metrics.jsonl, manifest.json."""
     prefix = f"runs/{namespace}/{run}/"
     manifest = [{"path": p, "size": len(b), "sha256": put(prefix + p, b)} for p, b in files.items()]
-    put(prefix + "metrics.jsonl", "".join(json.dumps({"name": k, "value": v}) + "\n"
-                                          for k, v in metrics.items()).encode())
+    put(
+        prefix + "metrics.jsonl",
+        "".join(json.dumps({"name": k, "value": v}) + "\n" for k, v in metrics.items()).encode(),
+    )
     put(prefix + "manifest.json", json.dumps({"files": manifest}).encode())
 
 
@@ -71,8 +73,12 @@ def completed_run(kubectl, namespace: str, name: str, model_bytes: bytes, accura
 
 
 def registered_model(name: str, source: dict, **spec) -> dict:
-    return {"apiVersion": API, "kind": "RegisteredModel", "metadata": {"name": name},
-            "spec": {"source": source, **spec}}
+    return {
+        "apiVersion": API,
+        "kind": "RegisteredModel",
+        "metadata": {"name": name},
+        "spec": {"source": source, **spec},
+    }
 
 
 def from_run(run: str, path: str = PATH) -> dict:
@@ -81,14 +87,19 @@ def from_run(run: str, path: str = PATH) -> dict:
 
 def registered(kubectl, namespace: str, name: str, timeout: float = 60) -> dict:
     """The status once Registered reflects the current generation (True or a final False)."""
+
     def check():
         obj = kubectl.json("get", "rm", name, "-n", namespace)
         st = obj.get("status") or {}
         reg = next((c for c in st.get("conditions") or () if c["type"] == "Registered"), None)
-        if reg and reg.get("observedGeneration") == obj["metadata"]["generation"] and \
-                reg["reason"] not in ("SourceRunNotFound", "SourceRunNotCompleted"):
+        if (
+            reg
+            and reg.get("observedGeneration") == obj["metadata"]["generation"]
+            and reg["reason"] not in ("SourceRunNotFound", "SourceRunNotCompleted")
+        ):
             return st
         return None
+
     return wait_for(check, what=f"model {name} to settle", timeout=timeout)
 
 
@@ -118,7 +129,8 @@ def test_versions_lineage_and_reapply(kubectl, namespace, operator, artifacts):
     assert v1["uri"] == st["uri"] == f"s3://trainyard/{key1}"
     assert hashlib.sha256(get(key1)).hexdigest() == sha_a
     assert json.loads(get(f"models/{namespace}/digits/1/manifest.json"))["files"] == [
-        {"path": "model.pkl", "size": len(artifacts[0.5]), "sha256": sha_a}]
+        {"path": "model.pkl", "size": len(artifacts[0.5]), "sha256": sha_a}
+    ]
 
     # The same source again (a spec change elsewhere): no new version.
     kubectl.apply(registered_model("digits", from_run("train-a"), description="first try"), namespace)
@@ -139,8 +151,9 @@ def test_versions_lineage_and_reapply(kubectl, namespace, operator, artifacts):
     st = registered(kubectl, namespace, "digits")
     assert st["version"] == 1 and len(st["versions"]) == 2 and st["uri"] == v1["uri"]
     events = kubectl.json("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=digits")
-    assert sorted(e["reason"] for e in events["items"] if e["reason"] == "VersionRegistered") == \
-        ["VersionRegistered"] * 2
+    assert (
+        sorted(e["reason"] for e in events["items"] if e["reason"] == "VersionRegistered") == ["VersionRegistered"] * 2
+    )
 
     out = kubectl.run("get", "rm", "digits", "-n", namespace).stdout
     assert "Registered" in out and "ScikitLearn" in out
@@ -148,14 +161,28 @@ def test_versions_lineage_and_reapply(kubectl, namespace, operator, artifacts):
 
 def test_a_model_waits_for_its_run_then_registers(kubectl, namespace, operator, artifacts):
     kubectl.apply(registered_model("early", from_run("later")), namespace)
-    reg = wait_for(lambda: next((c for c in get_status(kubectl, "rm", "early", namespace).get("conditions") or ()
-                                 if c["type"] == "Registered"), None), what="a Registered condition")
+    reg = wait_for(
+        lambda: next(
+            (
+                c
+                for c in get_status(kubectl, "rm", "early", namespace).get("conditions") or ()
+                if c["type"] == "Registered"
+            ),
+            None,
+        ),
+        what="a Registered condition",
+    )
     assert reg["status"] == "False" and reg["reason"] == "SourceRunNotFound", reg
     assert "TrainingRun 'later' does not exist" in reg["message"]
     assert get_status(kubectl, "rm", "early", namespace)["phase"] == "Registering"
     completed_run(kubectl, namespace, "later", artifacts[0.5], 0.9, delay="3s")
-    wait_for(lambda: condition(get_status(kubectl, "rm", "early", namespace), "Registered")["reason"]
-             == "SourceRunNotCompleted", what="the model to wait on the running run", timeout=30)
+    wait_for(
+        lambda: (
+            condition(get_status(kubectl, "rm", "early", namespace), "Registered")["reason"] == "SourceRunNotCompleted"
+        ),
+        what="the model to wait on the running run",
+        timeout=30,
+    )
     st = registered(kubectl, namespace, "early", timeout=60)
     assert condition(st, "Registered")["status"] == "True" and st["version"] == 1
 
@@ -178,8 +205,12 @@ def test_bad_sources_have_named_reasons(kubectl, namespace, operator, artifacts)
         "not-sklearn": ({"uri": f"{uri}/dict.pkl"}, {}, "NotScikitLearn", "framework: Custom"),
         "garbage": ({"uri": f"{uri}/garbage.bin"}, {}, "ArtifactUnreadable", "not a pickle"),
         "missing": ({"uri": f"{uri}/absent.pkl"}, {}, "ArtifactNotFound", "does not exist"),
-        "declared-wrong": (from_run("good"), {"frameworkVersion": "1.2"}, "FrameworkVersionMismatch",
-                           "spec.frameworkVersion is 1.2"),
+        "declared-wrong": (
+            from_run("good"),
+            {"frameworkVersion": "1.2"},
+            "FrameworkVersionMismatch",
+            "spec.frameworkVersion is 1.2",
+        ),
     }
     kubectl.apply([registered_model(name, src, **spec) for name, (src, spec, _, _) in cases.items()], namespace)
     for name, (_, _, reason, words) in cases.items():
@@ -193,8 +224,12 @@ def test_bad_sources_have_named_reasons(kubectl, namespace, operator, artifacts)
 
     # A model no runtime image can serve is registered, and its deployment says why it is not served.
     kubectl.apply(registered_model("old-sklearn", {"uri": f"{uri}/old.pkl"}, deployment={"replicas": 1}), namespace)
-    st = wait_for(lambda: (lambda s: s if s.get("phase") == "Failed" else None)(
-        get_status(kubectl, "rm", "old-sklearn", namespace)), what="old-sklearn to fail to deploy")
+    st = wait_for(
+        lambda: (lambda s: s if s.get("phase") == "Failed" else None)(
+            get_status(kubectl, "rm", "old-sklearn", namespace)
+        ),
+        what="old-sklearn to fail to deploy",
+    )
     ready = condition(st, "Ready")
     assert st["versions"][0]["frameworkVersion"].startswith("1.3") and ready["reason"] == "NoRuntimeImage"
     assert "TRAINYARD_SERVING_IMAGES" in ready["message"]
@@ -204,11 +239,23 @@ def test_bad_sources_have_named_reasons(kubectl, namespace, operator, artifacts)
 def test_deployment_objects_are_owned_and_go_with_the_model(kubectl, namespace, operator, artifacts):
     completed_run(kubectl, namespace, "train-s", artifacts[2.0], 0.9)
     # A request no node can meet keeps the pods Pending whichever nodes this session has.
-    kubectl.apply(registered_model("served", from_run("train-s"), resources={"cpu": "64", "memory": "1Gi"},
-                                   deployment={"replicas": 2}), namespace)
-    st = wait_for(lambda: (lambda s: s if any(c["type"] == "Ready" and c["reason"] == "RollingOut"
-                                              for c in s.get("conditions") or ()) else None)(
-        get_status(kubectl, "rm", "served", namespace)), what="the rollout to start", timeout=60)
+    kubectl.apply(
+        registered_model(
+            "served", from_run("train-s"), resources={"cpu": "64", "memory": "1Gi"}, deployment={"replicas": 2}
+        ),
+        namespace,
+    )
+    st = wait_for(
+        lambda: (
+            lambda s: (
+                s
+                if any(c["type"] == "Ready" and c["reason"] == "RollingOut" for c in s.get("conditions") or ())
+                else None
+            )
+        )(get_status(kubectl, "rm", "served", namespace)),
+        what="the rollout to start",
+        timeout=60,
+    )
     assert "version 1: 0/2 replicas available" in condition(st, "Ready")["message"]
     assert st["phase"] == "Deploying" and "endpoint" not in st
     dep = kubectl.json("get", "deployment", "served-v1", "-n", namespace)
@@ -218,26 +265,43 @@ def test_deployment_objects_are_owned_and_go_with_the_model(kubectl, namespace, 
     assert svc["spec"]["selector"] == {"trainyard.dev/model": "served", "app.kubernetes.io/component": "model-server"}
     kubectl.run("get", "secret", "served-model-store", "-n", namespace)
     # Autoscaling bounds replace the replica count with an HPA.
-    kubectl.apply(registered_model("served", from_run("train-s"), resources={"cpu": "64", "memory": "1Gi"},
-                                   deployment={"autoscaling": {"minReplicas": 1, "maxReplicas": 3}}), namespace)
-    hpa = wait_for(lambda: (lambda p: p.returncode == 0 and json.loads(p.stdout))(
-        kubectl.run("get", "hpa", "served-v1", "-n", namespace, "-o", "json", check=False)), what="the HPA")
-    assert hpa["spec"]["maxReplicas"] == 3 and "replicas" not in kubectl.json(
-        "get", "deployment", "served-v1", "-n", namespace, "--show-managed-fields")["metadata"]["managedFields"][0][
-        "fieldsV1"]["f:spec"]
+    kubectl.apply(
+        registered_model(
+            "served",
+            from_run("train-s"),
+            resources={"cpu": "64", "memory": "1Gi"},
+            deployment={"autoscaling": {"minReplicas": 1, "maxReplicas": 3}},
+        ),
+        namespace,
+    )
+    hpa = wait_for(
+        lambda: (lambda p: p.returncode == 0 and json.loads(p.stdout))(
+            kubectl.run("get", "hpa", "served-v1", "-n", namespace, "-o", "json", check=False)
+        ),
+        what="the HPA",
+    )
+    assert (
+        hpa["spec"]["maxReplicas"] == 3
+        and "replicas"
+        not in kubectl.json("get", "deployment", "served-v1", "-n", namespace, "--show-managed-fields")["metadata"][
+            "managedFields"
+        ][0]["fieldsV1"]["f:spec"]
+    )
     kubectl.run("delete", "rm", "served", "-n", namespace, "--wait=true", "--timeout=30s")
-    wait_for(lambda: not kubectl.json("get", "deployments,services,hpa", "-n", namespace)["items"],
-             what="garbage collection of the serving objects", timeout=60)
+    wait_for(
+        lambda: not kubectl.json("get", "deployments,services,hpa", "-n", namespace)["items"],
+        what="garbage collection of the serving objects",
+        timeout=60,
+    )
     assert get(f"models/{namespace}/served/1/model.pkl") == artifacts[2.0], "artifacts are kept"
 
 
-def test_a_crash_between_copy_and_record_converges_without_a_duplicate(kubectl, namespace, artifacts,
-                                                                      monkeypatch):
+def test_a_crash_between_copy_and_record_converges_without_a_duplicate(kubectl, namespace, artifacts, monkeypatch):
     """The reconcile itself, called directly against the API server and MinIO (no operator)."""
     from kubernetes.client.rest import ApiException
 
-    from trainyard.operator.registeredmodel import reconcile as reconcile_model
     from trainyard.operator.core.config import OperatorConfig
+    from trainyard.operator.registeredmodel import reconcile as reconcile_model
 
     put(f"uploads/{namespace}/m.pkl", artifacts[2.0])
     kubectl.apply(registered_model("crashy", {"uri": f"s3://trainyard/uploads/{namespace}/m.pkl"}), namespace)

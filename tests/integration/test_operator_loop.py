@@ -3,7 +3,7 @@ and completes, and the run's status follows with named reasons and one Event per
 
 from __future__ import annotations
 
-from tests.conftest import get_status, wait_for, wait_for_phase
+from tests.conftest import wait_for, wait_for_phase
 from tests.integration.test_crd_validation import compute_cluster, training_run
 
 
@@ -84,9 +84,14 @@ def test_deleting_a_run_mid_run_removes_its_job_and_pod(kubectl, namespace, oper
     kubectl.apply([kwok_cluster(), run], namespace)
     wait_for_phase(kubectl, "gone-1", namespace, ("Preparing", "Running"), timeout=60)
     kubectl.run("delete", "tr", "gone-1", "-n", namespace, "--wait=true", "--timeout=30s")
-    wait_for(lambda: not kubectl.json("get", "jobs", "-n", namespace)["items"]
-             and not kubectl.json("get", "pods", "-n", namespace)["items"],
-             what="garbage collection of the run's Job and pod", timeout=60)
+    wait_for(
+        lambda: (
+            not kubectl.json("get", "jobs", "-n", namespace)["items"]
+            and not kubectl.json("get", "pods", "-n", namespace)["items"]
+        ),
+        what="garbage collection of the run's Job and pod",
+        timeout=60,
+    )
 
 
 def test_operator_restart_mid_run_creates_no_second_job(kubectl, namespace, local_cluster, crds):

@@ -42,10 +42,13 @@ def test_missing_requirements_get_a_cached_layered_environment_offline(tmp_path,
     said = []
     python = pipenv.prepare(reqs, tmp_path / "cache", say=said.append)
     assert python != sys.executable
-    proc = subprocess.run([python, "-c", "import trainyard_pipenv_probe, yaml, sklearn; "
-                                         "print(trainyard_pipenv_probe.ANSWER)"], capture_output=True, text=True,
-                          cwd=tmp_path)
-    assert proc.stdout.strip() == "42", proc.stderr   # the new package, and the image's beside it
+    proc = subprocess.run(
+        [python, "-c", "import trainyard_pipenv_probe, yaml, sklearn; print(trainyard_pipenv_probe.ANSWER)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.stdout.strip() == "42", proc.stderr  # the new package, and the image's beside it
     assert pipenv.prepare(reqs, tmp_path / "cache", say=said.append) == python
     assert "reusing" in said[-1]
 

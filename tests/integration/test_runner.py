@@ -41,16 +41,29 @@ def run_env(object_store, tmp_path):
     code = tmp_path / "ws"
     code.mkdir()
     (code / "train.py").write_text(SCRIPT)
-    return {**os.environ, **object_store.env(), "TRAINYARD_RUN_NAME": name, "TRAINYARD_RUN_NAMESPACE": "ns",
-            "TRAINYARD_EXPERIMENT": "mnist", "TRAINYARD_WORKDIR": str(code), "TRAINYARD_ENTRY_SCRIPT": "train.py",
-            "TRAINYARD_ARGS": json.dumps(["--data-folder", "$(TRAINYARD_INPUT_MNIST)", "--cost", "$$(HOME)"]),
-            "TRAINYARD_INPUTS": json.dumps([{"name": "mnist", "uri": "s3://trainyard/datasets/mnist/"}]),
-            "TRAINYARD_TERMINATION_LOG": str(tmp_path / "termination"), "TRAINYARD_METRICS_INTERVAL": "0.2"}
+    return {
+        **os.environ,
+        **object_store.env(),
+        "TRAINYARD_RUN_NAME": name,
+        "TRAINYARD_RUN_NAMESPACE": "ns",
+        "TRAINYARD_EXPERIMENT": "mnist",
+        "TRAINYARD_WORKDIR": str(code),
+        "TRAINYARD_ENTRY_SCRIPT": "train.py",
+        "TRAINYARD_ARGS": json.dumps(["--data-folder", "$(TRAINYARD_INPUT_MNIST)", "--cost", "$$(HOME)"]),
+        "TRAINYARD_INPUTS": json.dumps([{"name": "mnist", "uri": "s3://trainyard/datasets/mnist/"}]),
+        "TRAINYARD_TERMINATION_LOG": str(tmp_path / "termination"),
+        "TRAINYARD_METRICS_INTERVAL": "0.2",
+    }
 
 
 def run(env: dict, **extra) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "trainyard.runtime.run"], env={**env, **extra}, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "trainyard.runtime.run"],
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def stored(object_store, key: str) -> bytes:
@@ -58,8 +71,9 @@ def stored(object_store, key: str) -> bytes:
 
 
 @pytest.mark.parametrize("exit_code,reason", [(0, "Completed"), (1, "ScriptFailed"), (3, "ScriptFailed")])
-def test_outputs_logs_and_manifest_are_uploaded_whatever_the_exit_code(object_store, run_env, tmp_path,
-                                                                       exit_code, reason):
+def test_outputs_logs_and_manifest_are_uploaded_whatever_the_exit_code(
+    object_store, run_env, tmp_path, exit_code, reason
+):
     proc = run(run_env, EXIT_CODE=str(exit_code))
     assert proc.returncode == exit_code, proc.stderr
     ws, prefix = tmp_path / "ws", f"runs/ns/{run_env['TRAINYARD_RUN_NAME']}/"
@@ -76,11 +90,16 @@ def test_outputs_logs_and_manifest_are_uploaded_whatever_the_exit_code(object_st
     assert manifest["exitCode"] == exit_code and manifest["experiment"] == "mnist"
     files = {f["path"]: f for f in manifest["files"]}
     assert set(files) == {"extra/notes.txt", "logs/std_log.txt", "outputs/model/weights.bin"}
-    assert files["outputs/model/weights.bin"] == {"path": "outputs/model/weights.bin", "size": 1000,
-                                                  "sha256": hashlib.sha256(b"w" * 1000).hexdigest()}
+    assert files["outputs/model/weights.bin"] == {
+        "path": "outputs/model/weights.bin",
+        "size": 1000,
+        "sha256": hashlib.sha256(b"w" * 1000).hexdigest(),
+    }
     records = [json.loads(line) for line in stored(object_store, prefix + "metrics.jsonl").splitlines()]
     assert [(r.get("name"), r.get("value")) for r in records if r["kind"] == "metric"] == [
-        ("regularization rate", 0.8), ("accuracy", 0.9204)]
+        ("regularization rate", 0.8),
+        ("accuracy", 0.9204),
+    ]
 
     msg = json.loads((tmp_path / "termination").read_text())
     assert (msg["reason"], msg["exitCode"], msg["outputCount"], msg["outputBytes"]) == (reason, exit_code, 1, 1000)
@@ -121,8 +140,13 @@ SIGNAL_SCRIPT = textwrap.dedent("""
 
 def test_sigterm_is_forwarded_and_outputs_still_shipped(object_store, run_env, tmp_path):
     (tmp_path / "ws" / "train.py").write_text(SIGNAL_SCRIPT)
-    proc = subprocess.Popen([sys.executable, "-m", "trainyard.runtime.run"], env=run_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainyard.runtime.run"],
+        env=run_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"  # bounded: the script prints it at once
         proc.send_signal(signal.SIGTERM)

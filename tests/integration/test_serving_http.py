@@ -58,9 +58,26 @@ def start_server(tmp_path, model_path, *extra: str) -> tuple[subprocess.Popen, C
     port = free_port()
     log = (tmp_path / f"server-{port}.log").open("wb")
     # cwd is not the repo: its top-level operator/ folder would shadow the standard library.
-    proc = subprocess.Popen([sys.executable, "-m", "trainyard.cli.main", "serve", "--model", str(model_path),
-                             "--name", NAME, "--host", "127.0.0.1", "--port", str(port), *extra],
-                            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trainyard.cli.main",
+            "serve",
+            "--model",
+            str(model_path),
+            "--name",
+            NAME,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra,
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     return proc, Client(port), log
 
 
@@ -132,9 +149,11 @@ def test_kserve_v1_predict(server, digits):
 def test_v2_infer_with_each_datatype(server, digits, datatype, dtype):
     x, model = digits
     rows = x[200:232].astype(dtype)  # digits pixels are whole numbers: exact in every type
-    req = {"id": "req-1", "inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": datatype,
-                                      "data": rows.ravel().tolist()}],
-           "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
+    req = {
+        "id": "req-1",
+        "inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": datatype, "data": rows.ravel().tolist()}],
+        "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+    }
     status, body = server.request("POST", f"/v2/models/{NAME}/infer", req)
     assert status == 200, body
     assert body["model_name"] == NAME and body["model_version"] == "3" and body["id"] == "req-1"
@@ -158,7 +177,9 @@ def test_concurrent_requests_each_get_their_own_prediction(server, digits):
         if protocol == 0:
             return server.request("POST", "/score", {"data": [x[i].tolist()]})[1][0]
         if protocol == 1:
-            return server.request("POST", f"/v1/models/{NAME}:predict", {"instances": [x[i].tolist()]})[1]["predictions"][0]
+            return server.request("POST", f"/v1/models/{NAME}:predict", {"instances": [x[i].tolist()]})[1][
+                "predictions"
+            ][0]
         req = {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64", "data": x[i].tolist()}]}
         return server.request("POST", f"/v2/models/{NAME}/infer", req)[1]["outputs"][0]["data"][0]
 
@@ -174,7 +195,13 @@ def _v2(**tensor):
 
 
 BAD = [
-    ("POST", "/score", {"data": [[1, 2, 3]]}, 400, "wrong number of features in 'data': got 3 per row, the model expects 64"),
+    (
+        "POST",
+        "/score",
+        {"data": [[1, 2, 3]]},
+        400,
+        "wrong number of features in 'data': got 3 per row, the model expects 64",
+    ),
     ("POST", "/score", {"data": [["a"] * 64]}, 400, "must contain only numbers, found strings"),
     ("POST", "/score", b"this is not json", 400, "not valid JSON"),
     ("POST", "/score", {"rows": []}, 400, 'missing key "data"'),
@@ -185,7 +212,13 @@ BAD = [
     ("POST", f"/v2/models/{NAME}/infer", _v2(datatype="BYTES"), 400, "datatype 'BYTES' is not supported"),
     ("POST", f"/v2/models/{NAME}/infer", _v2(shape=[2, 64]), 400, "needs 128 values, 'data' has 64"),
     ("POST", f"/v2/models/{NAME}/infer", _v2(data=["x"] * 64), 400, "only numbers, found strings"),
-    ("POST", f"/v2/models/{NAME}/infer", {**_v2(), "outputs": [{"name": "embedding"}]}, 400, "unknown output 'embedding'"),
+    (
+        "POST",
+        f"/v2/models/{NAME}/infer",
+        {**_v2(), "outputs": [{"name": "embedding"}]},
+        400,
+        "unknown output 'embedding'",
+    ),
     ("POST", "/v1/models/other:predict", {"instances": [[0] * 64]}, 404, "model 'other' is not served here"),
     ("POST", "/v2/models/other/infer", _v2(), 404, "model 'other' is not served here"),
     ("GET", "/nowhere", None, 404, "no endpoint at /nowhere"),
@@ -195,7 +228,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("method, path, body, status, message", BAD, ids=[f"{b[3]}-{b[4][:30]}" for b in BAD])
-def test_bad_requests_get_a_4xx_naming_the_problem_and_serving_goes_on(server, digits, method, path, body, status, message):
+def test_bad_requests_get_a_4xx_naming_the_problem_and_serving_goes_on(
+    server, digits, method, path, body, status, message
+):
     got_status, got = server.request(method, path, body, {"Content-Type": "application/json"})
     assert got_status == status and message in got["error"], got
     x, model = digits
@@ -240,7 +275,11 @@ def test_metrics_count_requests_by_protocol_and_code(server, digits):
     assert after[key % ("score", 400)] - before.get(key % ("score", 400), 0) == 1
     assert after[key % ("v1", 200)] - before.get(key % ("v1", 200), 0) == 1
     assert after['trainyard_serving_request_duration_seconds_count{model="digits",protocol="v1"}'] >= 1
-    assert after['trainyard_serving_batch_rows_sum{model="digits"}'] - before['trainyard_serving_batch_rows_sum{model="digits"}'] == 4
+    assert (
+        after['trainyard_serving_batch_rows_sum{model="digits"}']
+        - before['trainyard_serving_batch_rows_sum{model="digits"}']
+        == 4
+    )
     assert after['trainyard_serving_model_ready{model="digits"}'] == 1
 
 

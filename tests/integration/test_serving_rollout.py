@@ -73,15 +73,19 @@ def test_switching_versions_drops_no_request(tmp_path, two_versions):
     try:
         wait_for(old_client.up, what="version 1 to be ready", timeout=30)
         endpoints = Endpoints(old_client.port)
-        body = json.dumps({"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64",
-                                       "data": x[0].tolist()}]}).encode()
+        body = json.dumps(
+            {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64", "data": x[0].tolist()}]}
+        ).encode()
         stop_flag, served, failures = threading.Event(), [], []
-        threads = [threading.Thread(target=client, args=(endpoints, body, stop_flag, served, failures))
-                   for _ in range(4)]
+        threads = [
+            threading.Thread(target=client, args=(endpoints, body, stop_flag, served, failures)) for _ in range(4)
+        ]
         for t in threads:
             t.start()
         wait_for(lambda: len(served) > 100, what="traffic on version 1")
-        new, new_client, new_log = start_server(tmp_path, d / "v2.pkl", "--model-version", "2", "--drain-seconds", "1.5")
+        new, new_client, new_log = start_server(
+            tmp_path, d / "v2.pkl", "--model-version", "2", "--drain-seconds", "1.5"
+        )
         wait_for(new_client.up, what="version 2 to be loaded and ready", timeout=30)
         # Keep-alive connections stay on version 1 (kube-proxy balances connections, not requests)
         # until its drain closes them; then the clients reconnect to what the endpoints list.

@@ -25,11 +25,17 @@ def make_source(root, marker: str):
 
 
 def run_stage(object_store, tmp_path, source: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **object_store.env(), "TRAINYARD_WORKDIR": str(tmp_path / "ws"),
-           "TRAINYARD_CACHE_DIR": str(tmp_path / "cache"), "TRAINYARD_TERMINATION_LOG": str(tmp_path / "termination"),
-           "TRAINYARD_SOURCE": json.dumps({"snapshot": source})}
-    return subprocess.run([sys.executable, "-m", "trainyard.runtime.stage"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    env = {
+        **os.environ,
+        **object_store.env(),
+        "TRAINYARD_WORKDIR": str(tmp_path / "ws"),
+        "TRAINYARD_CACHE_DIR": str(tmp_path / "cache"),
+        "TRAINYARD_TERMINATION_LOG": str(tmp_path / "termination"),
+        "TRAINYARD_SOURCE": json.dumps({"snapshot": source}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "trainyard.runtime.stage"], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_upload_once_then_stage(object_store, tmp_path):

@@ -64,8 +64,11 @@ def test_parallel_download_is_exact_and_verified(object_store, dataset, tmp_path
     uri, files = dataset
     stats = transfer(object_store, tmp_path / "cache").download(uri, tmp_path / "out")
     assert_tree(tmp_path / "out", files)
-    assert (stats.objects, stats.bytes, stats.downloaded_bytes) == (len(files), sum(map(len, files.values())),
-                                                                    sum(map(len, files.values())))
+    assert (stats.objects, stats.bytes, stats.downloaded_bytes) == (
+        len(files),
+        sum(map(len, files.values())),
+        sum(map(len, files.values())),
+    )
     # md5 ETags and the 5 MiB multipart one are all checkable; nothing was only size-checked.
     assert (stats.etag_verified, stats.size_only, stats.cache_hits, stats.retries) == (len(files), 0, 0, 0)
 
@@ -136,7 +139,9 @@ def test_upload_dir_round_trip_and_skip(object_store, tmp_path):
     prefix = S3Uri("trainyard", f"runs/ns/{uuid.uuid4().hex[:8]}/outputs/")
     entries, _ = t.upload_dir(src, prefix, name_prefix="outputs/")
     assert [(e.path, e.size, e.sha256) for e in entries] == [
-        ("outputs/a/x.bin", 17 * MiB, sha(src / "a" / "x.bin")), ("outputs/y.txt", 1, sha(src / "y.txt"))]
+        ("outputs/a/x.bin", 17 * MiB, sha(src / "a" / "x.bin")),
+        ("outputs/y.txt", 1, sha(src / "y.txt")),
+    ]
     t.download(prefix, tmp_path / "back")
     assert sha(tmp_path / "back" / "a" / "x.bin") == sha(src / "a" / "x.bin")
     # Unchanged files are not sent again (a retried upload continues).
@@ -150,16 +155,26 @@ def test_upload_dir_round_trip_and_skip(object_store, tmp_path):
 
 # -- the init step as a process, as the pod runs it ----------------------------------------------
 
+
 def stage_env(object_store, tmp_path: Path, inputs: list[dict], **extra) -> dict:
-    return {**os.environ, **object_store.env(), "TRAINYARD_RUN_NAME": "r1", "TRAINYARD_RUN_NAMESPACE": "ns",
-            "TRAINYARD_WORKDIR": str(tmp_path / "ws"), "TRAINYARD_CACHE_DIR": str(tmp_path / "cache"),
-            "TRAINYARD_TERMINATION_LOG": str(tmp_path / "termination"), "TRAINYARD_INPUTS": json.dumps(inputs),
-            "TRAINYARD_ENTRY_SCRIPT": "train.py", **extra}
+    return {
+        **os.environ,
+        **object_store.env(),
+        "TRAINYARD_RUN_NAME": "r1",
+        "TRAINYARD_RUN_NAMESPACE": "ns",
+        "TRAINYARD_WORKDIR": str(tmp_path / "ws"),
+        "TRAINYARD_CACHE_DIR": str(tmp_path / "cache"),
+        "TRAINYARD_TERMINATION_LOG": str(tmp_path / "termination"),
+        "TRAINYARD_INPUTS": json.dumps(inputs),
+        "TRAINYARD_ENTRY_SCRIPT": "train.py",
+        **extra,
+    }
 
 
 def run_stage(env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "trainyard.runtime.stage"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "trainyard.runtime.stage"], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_stage_process_stages_inputs_and_reuses_the_node_cache(object_store, dataset, tmp_path):
@@ -169,10 +184,18 @@ def test_stage_process_stages_inputs_and_reuses_the_node_cache(object_store, dat
     proc = run_stage(env)
     assert proc.returncode == 0, proc.stderr
     assert_tree(tmp_path / "ws" / "inputs" / "mnist", files)
-    assert sorted(p.name for p in (tmp_path / "ws/inputs/again").iterdir()) == ["f02.bin", "f06.bin", "f10.bin",
-                                                                                  "f14.bin", "f18.bin", "f22.bin",
-                                                                                  "f26.bin", "f30.bin", "f34.bin",
-                                                                                  "f38.bin"]
+    assert sorted(p.name for p in (tmp_path / "ws/inputs/again").iterdir()) == [
+        "f02.bin",
+        "f06.bin",
+        "f10.bin",
+        "f14.bin",
+        "f18.bin",
+        "f22.bin",
+        "f26.bin",
+        "f30.bin",
+        "f34.bin",
+        "f38.bin",
+    ]
     # A second pod on the same node (same cache, fresh workspace) downloads nothing.
     env["TRAINYARD_WORKDIR"] = str(tmp_path / "ws2")
     proc = run_stage(env)
@@ -187,12 +210,18 @@ def termination_message(tmp_path: Path) -> dict:
 
 def test_missing_input_prefix_names_the_input(object_store, dataset, tmp_path):
     uri, _ = dataset
-    env = stage_env(object_store, tmp_path, [{"name": "good", "uri": str(uri)},
-                                             {"name": "mnist", "uri": "s3://trainyard/datasets/missing/"}])
+    env = stage_env(
+        object_store,
+        tmp_path,
+        [{"name": "good", "uri": str(uri)}, {"name": "mnist", "uri": "s3://trainyard/datasets/missing/"}],
+    )
     proc = run_stage(env)
     assert proc.returncode == 1
-    assert termination_message(tmp_path) == {"reason": "DataStagingFailed", "input": "mnist",
-                                             "message": "no objects under s3://trainyard/datasets/missing/"}
+    assert termination_message(tmp_path) == {
+        "reason": "DataStagingFailed",
+        "input": "mnist",
+        "message": "no objects under s3://trainyard/datasets/missing/",
+    }
 
 
 def test_mount_mode_fails_at_once(object_store, tmp_path):
@@ -207,8 +236,12 @@ def test_mount_mode_fails_at_once(object_store, tmp_path):
 def test_unreachable_store_is_named(object_store, tmp_path):
     from trainyard.local.processes import free_port
 
-    env = stage_env(object_store, tmp_path, [{"name": "mnist", "uri": "s3://trainyard/x/"}],
-                    TRAINYARD_S3_ENDPOINT=f"http://127.0.0.1:{free_port()}")
+    env = stage_env(
+        object_store,
+        tmp_path,
+        [{"name": "mnist", "uri": "s3://trainyard/x/"}],
+        TRAINYARD_S3_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+    )
     proc = run_stage(env)
     assert proc.returncode == 1
     msg = termination_message(tmp_path)
@@ -223,9 +256,19 @@ def test_bad_environment_is_a_config_error(tmp_path):
 
 
 def git(*args, cwd):
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t"})
+    subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    )
 
 
 def test_git_source_at_a_revision_and_path(object_store, tmp_path):
@@ -256,8 +299,13 @@ def test_configmap_source_is_copied(object_store, tmp_path):
     (vol / "..2026_01_01" / "train.py").write_text("print('hi')\n")
     (vol / "..data").symlink_to("..2026_01_01")
     (vol / "train.py").symlink_to("..data/train.py")
-    env = stage_env(object_store, tmp_path, [], TRAINYARD_SOURCE=json.dumps({"configMap": {"name": "code"}}),
-                    TRAINYARD_SOURCE_DIR=str(vol))
+    env = stage_env(
+        object_store,
+        tmp_path,
+        [],
+        TRAINYARD_SOURCE=json.dumps({"configMap": {"name": "code"}}),
+        TRAINYARD_SOURCE_DIR=str(vol),
+    )
     proc = run_stage(env)
     assert proc.returncode == 0, proc.stderr
     staged = tmp_path / "ws" / "train.py"

@@ -16,7 +16,7 @@ import yaml
 
 from tests.conftest import wait_for
 
-LOCAL_PREDICT = r'''
+LOCAL_PREDICT = r"""
 import base64, gzip, io, json, os, sys
 import joblib, numpy as np
 from trainyard.storage.config import StoreConfig
@@ -27,7 +27,7 @@ data = cfg.client().get_object(uri.bucket, uri.key).read()
 model = joblib.load(io.BytesIO(data))
 rows = np.load(io.BytesIO(gzip.decompress(base64.b64decode(os.environ["ROWS_NPY_GZ_B64"]))))
 print(json.dumps(model.predict(rows).tolist()))
-'''
+"""
 
 
 class ApiProxy:
@@ -46,8 +46,12 @@ class ApiProxy:
         return f"{self.server}/api/v1/namespaces/{namespace}/services/http:{service}:80/proxy/{path}"
 
     def post(self, endpoint: str, body: dict, timeout: float = 30) -> tuple[int, object]:
-        req = urllib.request.Request(self.url(endpoint), data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url(endpoint),
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, context=self.ctx, timeout=timeout) as resp:
                 return resp.status, json.loads(resp.read())
@@ -55,10 +59,20 @@ class ApiProxy:
             return err.code, err.read().decode(errors="replace")[:500]
 
 
-def wait_phase(kubectl, kind: str, name: str, ns: str, want: str, *, timeout: float,
-               fail: tuple[str, ...] = ("Failed",), check=None) -> dict:
+def wait_phase(
+    kubectl,
+    kind: str,
+    name: str,
+    ns: str,
+    want: str,
+    *,
+    timeout: float,
+    fail: tuple[str, ...] = ("Failed",),
+    check=None,
+) -> dict:
     """Poll (bounded) until `.status.phase` is `want` (and `check(obj)` holds); fail fast with the
     whole status when the phase is a failing one."""
+
     def probe():
         proc = kubectl.run("get", kind, name, "-n", ns, "-o", "json", check=False)
         if proc.returncode != 0:
@@ -68,6 +82,7 @@ def wait_phase(kubectl, kind: str, name: str, ns: str, want: str, *, timeout: fl
         if phase in fail:
             raise AssertionError(f"{kind}/{name} is {phase}: {json.dumps(obj.get('status'), indent=1)[:4000]}")
         return obj if phase == want and (check is None or check(obj)) else None
+
     return wait_for(probe, what=f"{kind}/{name} in {ns} to be {want}", timeout=timeout, interval=1.0)
 
 
@@ -77,8 +92,9 @@ def copy_store_secret(kubectl, release_ns: str, ns: str, name: str = "e2e-store"
     return name
 
 
-def local_predict(kubectl, ns: str, image: str, model_uri: str, rows: list, *, secret: str,
-                  store_endpoint: str, timeout: float = 180) -> list:
+def local_predict(
+    kubectl, ns: str, image: str, model_uri: str, rows: list, *, secret: str, store_endpoint: str, timeout: float = 180
+) -> list:
     """The model's own `predict` on `rows`, in a pod of the runtime image (the scikit-learn it was
     trained with), reading the registered file straight from the object store."""
     name = f"local-predict-{int(time.time() * 1000) % 100000}"
@@ -88,23 +104,41 @@ def local_predict(kubectl, ns: str, image: str, model_uri: str, rows: list, *, s
     import numpy as np
 
     buf = io.BytesIO()
-    np.save(buf, np.asarray(rows, dtype=float))    # exact floats, compact (MNIST rows are mostly 0)
+    np.save(buf, np.asarray(rows, dtype=float))  # exact floats, compact (MNIST rows are mostly 0)
     packed = base64.b64encode(gzip.compress(buf.getvalue())).decode()
-    env = [{"name": "MODEL_URI", "value": model_uri}, {"name": "ROWS_NPY_GZ_B64", "value": packed},
-           {"name": "TRAINYARD_S3_ENDPOINT", "value": store_endpoint},
-           {"name": "TRAINYARD_S3_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": secret, "key": "accessKey"}}},
-           {"name": "TRAINYARD_S3_SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": secret, "key": "secretKey"}}}]
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-           "spec": {"restartPolicy": "Never", "enableServiceLinks": False,
-                    "containers": [{"name": "predict", "image": image, "imagePullPolicy": "Never",
-                                    "command": ["python", "-c", LOCAL_PREDICT], "env": env,
-                                    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}]}}
+    env = [
+        {"name": "MODEL_URI", "value": model_uri},
+        {"name": "ROWS_NPY_GZ_B64", "value": packed},
+        {"name": "TRAINYARD_S3_ENDPOINT", "value": store_endpoint},
+        {"name": "TRAINYARD_S3_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": secret, "key": "accessKey"}}},
+        {"name": "TRAINYARD_S3_SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": secret, "key": "secretKey"}}},
+    ]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "enableServiceLinks": False,
+            "containers": [
+                {
+                    "name": "predict",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "command": ["python", "-c", LOCAL_PREDICT],
+                    "env": env,
+                    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+                }
+            ],
+        },
+    }
     # create, not apply: apply would copy the whole pod into an annotation (256 KiB at most)
     kubectl.run("create", "-n", ns, "-f", "-", input=json.dumps(pod))
 
     def done():
         phase = json.loads(kubectl.run("get", "pod", name, "-n", ns, "-o", "json").stdout)["status"].get("phase")
         return phase if phase in ("Succeeded", "Failed") else None
+
     phase = wait_for(done, what=f"pod {name}", timeout=timeout, interval=1.0)
     logs = kubectl.run("logs", name, "-n", ns).stdout
     kubectl.run("delete", "pod", name, "-n", ns, "--wait=false", check=False)

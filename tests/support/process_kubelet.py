@@ -28,7 +28,7 @@ from kubernetes.client.rest import ApiException
 
 def _micro_now():
     # A Lease's renewTime is a MicroTime: the client must send fractional seconds.
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return now.replace(microsecond=max(1, now.microsecond))
 
 
@@ -37,8 +37,17 @@ def _now() -> str:
 
 
 class ProcessKubelet:
-    def __init__(self, api: kubernetes.client.ApiClient, node: str, root: Path, *, api_url: str, ca_file: Path,
-                 labels: dict[str, str] | None = None, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        api: kubernetes.client.ApiClient,
+        node: str,
+        root: Path,
+        *,
+        api_url: str,
+        ca_file: Path,
+        labels: dict[str, str] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ):
         self.core = kubernetes.client.CoreV1Api(api)
         self.coord = kubernetes.client.CoordinationV1Api(api)
         self.node, self.root, self.api_url, self.ca_file = node, root, api_url, ca_file
@@ -52,9 +61,14 @@ class ProcessKubelet:
 
     # ---- node ------------------------------------------------------------------------------
     def register(self) -> None:
-        body = {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node,
-                                                           "kubernetes.io/os": "linux", **self.labels}}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.node,
+                "labels": {"kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux", **self.labels},
+            },
+        }
         try:
             self.core.create_node(body)
         except ApiException as exc:
@@ -65,14 +79,30 @@ class ProcessKubelet:
     def _heartbeat(self) -> None:
         now = _now()
         cap = {"cpu": "8", "memory": "32Gi", "pods": "110"}
-        self.core.patch_node_status(self.node, {"status": {
-            "capacity": cap, "allocatable": cap,
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "process kubelet",
-                            "lastHeartbeatTime": now, "lastTransitionTime": now}],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}})
-        lease = {"metadata": {"name": self.node, "namespace": "kube-node-lease"},
-                 "spec": {"holderIdentity": self.node, "leaseDurationSeconds": 40,
-                          "renewTime": _micro_now()}}
+        self.core.patch_node_status(
+            self.node,
+            {
+                "status": {
+                    "capacity": cap,
+                    "allocatable": cap,
+                    "conditions": [
+                        {
+                            "type": "Ready",
+                            "status": "True",
+                            "reason": "KubeletReady",
+                            "message": "process kubelet",
+                            "lastHeartbeatTime": now,
+                            "lastTransitionTime": now,
+                        }
+                    ],
+                    "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                }
+            },
+        )
+        lease = {
+            "metadata": {"name": self.node, "namespace": "kube-node-lease"},
+            "spec": {"holderIdentity": self.node, "leaseDurationSeconds": 40, "renewTime": _micro_now()},
+        }
         try:
             self.coord.patch_namespaced_lease(self.node, "kube-node-lease", {"spec": lease["spec"]})
         except ApiException as exc:
@@ -81,7 +111,7 @@ class ProcessKubelet:
             self.coord.create_namespaced_lease("kube-node-lease", lease)
 
     # ---- loop ------------------------------------------------------------------------------
-    def start(self) -> "ProcessKubelet":
+    def start(self) -> ProcessKubelet:
         self.register()
         t = threading.Thread(target=self._loop, name=f"process-kubelet-{self.node}", daemon=True)
         t.start()
@@ -90,7 +120,7 @@ class ProcessKubelet:
 
     def stop(self) -> None:
         self._stop.set()
-        for uid, proc in list(self._procs.items()):
+        for _uid, proc in list(self._procs.items()):
             if proc.poll() is None:
                 proc.kill()
         for t in self._threads:
@@ -173,8 +203,11 @@ class ProcessKubelet:
                 env[e.name] = base64.b64decode(self.core.read_namespaced_secret(ref.name, ns).data[ref.key]).decode()
             elif e.value_from and e.value_from.field_ref:
                 path = e.value_from.field_ref.field_path
-                env[e.name] = {"metadata.name": pod.metadata.name, "metadata.namespace": ns,
-                               "spec.nodeName": self.node}.get(path, "")
+                env[e.name] = {
+                    "metadata.name": pod.metadata.name,
+                    "metadata.namespace": ns,
+                    "spec.nodeName": self.node,
+                }.get(path, "")
         env = {k: rewrite(v) for k, v in env.items()}
         env.update(self.extra_env)
         return env
@@ -189,38 +222,85 @@ class ProcessKubelet:
         vols = self._volumes(pod, pod_dir)
         token_file = pod_dir / "token"
         token = self.core.create_namespaced_service_account_token(
-            pod.spec.service_account_name or "default", pod.metadata.namespace,
-            {"spec": {"audiences": [], "expirationSeconds": 3600}}).status.token
+            pod.spec.service_account_name or "default",
+            pod.metadata.namespace,
+            {"spec": {"audiences": [], "expirationSeconds": 3600}},
+        ).status.token
         token_file.write_text(token)
         start = _now()
         init_statuses: list[dict] = []
-        self._patch_status(pod, {"phase": "Pending", "startTime": start, "hostIP": "127.0.0.1",
-                                 "conditions": [{"type": "PodScheduled", "status": "True"},
-                                                {"type": "Initialized", "status": "False"}]})
+        self._patch_status(
+            pod,
+            {
+                "phase": "Pending",
+                "startTime": start,
+                "hostIP": "127.0.0.1",
+                "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "False"}],
+            },
+        )
         for c in pod.spec.init_containers or []:
-            result = self._run_container(pod, c, vols, pod_dir, token_file,
-                                         lambda running: self._patch_status(pod, {"initContainerStatuses": init_statuses + [running]}))
+            result = self._run_container(
+                pod,
+                c,
+                vols,
+                pod_dir,
+                token_file,
+                lambda running: self._patch_status(pod, {"initContainerStatuses": init_statuses + [running]}),
+            )
             init_statuses.append(result)
             if result["state"]["terminated"]["exitCode"] != 0:
-                self._patch_status(pod, {"phase": "Failed", "initContainerStatuses": init_statuses,
-                                         "containerStatuses": [{"name": m.name, "image": m.image, "ready": False,
-                                                                "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}
-                                                               for m in pod.spec.containers]})
+                self._patch_status(
+                    pod,
+                    {
+                        "phase": "Failed",
+                        "initContainerStatuses": init_statuses,
+                        "containerStatuses": [
+                            {
+                                "name": m.name,
+                                "image": m.image,
+                                "ready": False,
+                                "restartCount": 0,
+                                "state": {"waiting": {"reason": "PodInitializing"}},
+                            }
+                            for m in pod.spec.containers
+                        ],
+                    },
+                )
                 return
         statuses = []
         for c in pod.spec.containers:
-            result = self._run_container(pod, c, vols, pod_dir, token_file, lambda running: self._patch_status(
-                pod, {"phase": "Running", "initContainerStatuses": init_statuses, "containerStatuses": [running],
-                      "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"}]}))
+            result = self._run_container(
+                pod,
+                c,
+                vols,
+                pod_dir,
+                token_file,
+                lambda running: self._patch_status(
+                    pod,
+                    {
+                        "phase": "Running",
+                        "initContainerStatuses": init_statuses,
+                        "containerStatuses": [running],
+                        "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"}],
+                    },
+                ),
+            )
             statuses.append(result)
         ok = all(s["state"]["terminated"]["exitCode"] == 0 for s in statuses)
-        self._patch_status(pod, {"phase": "Succeeded" if ok else "Failed", "initContainerStatuses": init_statuses,
-                                 "containerStatuses": statuses,
-                                 "conditions": [{"type": "Ready", "status": "False"}]})
+        self._patch_status(
+            pod,
+            {
+                "phase": "Succeeded" if ok else "Failed",
+                "initContainerStatuses": init_statuses,
+                "containerStatuses": statuses,
+                "conditions": [{"type": "Ready", "status": "False"}],
+            },
+        )
 
     def _run_container(self, pod, c, vols: dict[str, Path], pod_dir: Path, token_file: Path, on_start) -> dict:
-        mounts = sorted(((m.mount_path, vols[m.name]) for m in c.volume_mounts or [] if m.name in vols),
-                        key=lambda m: -len(m[0]))
+        mounts = sorted(
+            ((m.mount_path, vols[m.name]) for m in c.volume_mounts or [] if m.name in vols), key=lambda m: -len(m[0])
+        )
         term_file = pod_dir / f"{c.name}.termination"
 
         def rewrite(value: str) -> str:
@@ -228,7 +308,7 @@ class ProcessKubelet:
                 return str(term_file)
             for mount_path, host in mounts:
                 if value == mount_path or value.startswith(mount_path.rstrip("/") + "/"):
-                    return str(host) + value[len(mount_path.rstrip("/")):]
+                    return str(host) + value[len(mount_path.rstrip("/")) :]
             return value
 
         env = self._env(pod, c, rewrite)
@@ -242,19 +322,38 @@ class ProcessKubelet:
         log_path = pod_dir / f"{c.name}.log"
         started = _now()
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
             self._procs[pod.metadata.uid] = proc
-            on_start({"name": c.name, "image": c.image, "ready": True, "restartCount": 0,
-                      "state": {"running": {"startedAt": started}}})
+            on_start(
+                {
+                    "name": c.name,
+                    "image": c.image,
+                    "ready": True,
+                    "restartCount": 0,
+                    "state": {"running": {"startedAt": started}},
+                }
+            )
             code = proc.wait()
         message = term_file.read_text() if term_file.exists() else ""
         if not message and code != 0 and c.termination_message_policy == "FallbackToLogsOnError":
             message = "\n".join(log_path.read_text(errors="replace").splitlines()[-80:])
-        return {"name": c.name, "image": c.image, "ready": False, "restartCount": 0,
-                "state": {"terminated": {"exitCode": code if code >= 0 else 128 - code,
-                                         "reason": "Completed" if code == 0 else "Error",
-                                         "message": message[-4096:], "startedAt": started, "finishedAt": _now()}}}
+        return {
+            "name": c.name,
+            "image": c.image,
+            "ready": False,
+            "restartCount": 0,
+            "state": {
+                "terminated": {
+                    "exitCode": code if code >= 0 else 128 - code,
+                    "reason": "Completed" if code == 0 else "Error",
+                    "message": message[-4096:],
+                    "startedAt": started,
+                    "finishedAt": _now(),
+                }
+            },
+        }
 
     def log_of(self, namespace: str, pod_name: str, container: str) -> str:
         for uid_dir in (self.root / "pods").glob("*"):

@@ -31,25 +31,34 @@ def test_chart_crds_are_generated_copies_of_crds_dir():
         assert body.split("\n", 1)[1] == (REPO / "crds" / name).read_text()
 
 
-REFS = {"runtime": "localhost/trainyard/runtime:sklearn-1.7", "operator": "localhost/trainyard/operator:abc123",
-        "minio": "localhost/trainyard/minio:def456"}
+REFS = {
+    "runtime": "localhost/trainyard/runtime:sklearn-1.7",
+    "operator": "localhost/trainyard/operator:abc123",
+    "minio": "localhost/trainyard/minio:def456",
+}
 
 
 def test_image_values_point_at_local_images_never_pulled():
     assert appimages.chart_values(REFS) == {
         "operator": {"image": {"repository": "localhost/trainyard/operator", "tag": "abc123", "pullPolicy": "Never"}},
-        "runtime": {"image": {"repository": "localhost/trainyard/runtime", "tag": "sklearn-1.7", "pullPolicy": "Never"},
-                    "servingImages": {"1.7": "localhost/trainyard/runtime:sklearn-1.7"}},
-        "objectStore": {"minio": {"image": {"repository": "localhost/trainyard/minio", "tag": "def456",
-                                            "pullPolicy": "Never"}}},
+        "runtime": {
+            "image": {"repository": "localhost/trainyard/runtime", "tag": "sklearn-1.7", "pullPolicy": "Never"},
+            "servingImages": {"1.7": "localhost/trainyard/runtime:sklearn-1.7"},
+        },
+        "objectStore": {
+            "minio": {"image": {"repository": "localhost/trainyard/minio", "tag": "def456", "pullPolicy": "Never"}}
+        },
     }
 
 
 def test_local_node_values_use_a_hostpath_volume_and_cache_under_the_state_dir():
     v = chart.local_values(appimages.chart_values(REFS), Path("/state"))
-    assert v["objectStore"]["minio"]["persistence"] == {"type": "hostPath", "size": "10Gi",
-                                                        "hostPath": "/state/minio-data"}
-    assert v["objectStore"]["minio"]["image"]["tag"] == "def456"      # merged, not replaced
+    assert v["objectStore"]["minio"]["persistence"] == {
+        "type": "hostPath",
+        "size": "10Gi",
+        "hostPath": "/state/minio-data",
+    }
+    assert v["objectStore"]["minio"]["image"]["tag"] == "def456"  # merged, not replaced
     assert v["runtime"]["nodeCachePath"] == "/state/node/cache"
     assert v["runtime"]["image"]["pullPolicy"] == "Never"
 
@@ -71,9 +80,12 @@ def test_kind_config_has_a_control_plane_and_two_default_pool_workers():
     assert all(n["labels"] == {"trainyard.dev/pool": "default"} for n in cfg["nodes"][1:])
     from trainyard.local.nodeconfig import NODE_LABELS
 
-    assert NODE_LABELS["trainyard.dev/pool"] == "default"   # the local node joins the same pool
+    assert NODE_LABELS["trainyard.dev/pool"] == "default"  # the local node joins the same pool
 
 
 def test_merge_is_deep_and_right_biased():
-    assert chart.merge({"a": {"b": 1, "c": 2}, "d": 1}, {"a": {"c": 3}, "e": 4}) == {"a": {"b": 1, "c": 3},
-                                                                                  "d": 1, "e": 4}
+    assert chart.merge({"a": {"b": 1, "c": 2}, "d": 1}, {"a": {"c": 3}, "e": 4}) == {
+        "a": {"b": 1, "c": 3},
+        "d": 1,
+        "e": 4,
+    }

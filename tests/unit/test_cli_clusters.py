@@ -16,21 +16,36 @@ def run(name, compute="cpu", phase="Queued", position=None, created="2026-01-01T
 
 
 def test_render_shows_nodes_queue_and_running_runs():
-    cc = {"metadata": {"name": "cpu"},
-          "spec": {"provider": {"type": "kwok"}, "minNodes": 0, "maxNodes": 4, "priority": "spot"},
-          "status": {"currentNodes": 2, "readyNodes": 2, "busyNodes": 1, "desiredNodes": 4,
-                     "lastScaleTime": "2026-01-01T00:00:05.000Z",
-                     "nodes": [{"name": "n1", "ready": True, "busy": True, "runs": 2},
-                               {"name": "n2", "ready": True, "busy": False, "runs": 0,
-                                "idleSince": "2026-01-01T00:00:09.000Z"}],
-                     "conditions": [{"type": "Ready", "status": "True", "reason": "PoolReady", "message": ""},
-                                    {"type": "ScalingUp", "status": "True", "reason": "QueuedDemand",
-                                     "message": "adding 2 node(s)"}]}}
-    runs = [run("late", position=2), run("first", position=1), run("busy-1", phase="Running"),
-            run("done", phase="Completed", terminal=True), run("elsewhere", compute="gpu")]
+    cc = {
+        "metadata": {"name": "cpu"},
+        "spec": {"provider": {"type": "kwok"}, "minNodes": 0, "maxNodes": 4, "priority": "spot"},
+        "status": {
+            "currentNodes": 2,
+            "readyNodes": 2,
+            "busyNodes": 1,
+            "desiredNodes": 4,
+            "lastScaleTime": "2026-01-01T00:00:05.000Z",
+            "nodes": [
+                {"name": "n1", "ready": True, "busy": True, "runs": 2},
+                {"name": "n2", "ready": True, "busy": False, "runs": 0, "idleSince": "2026-01-01T00:00:09.000Z"},
+            ],
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "PoolReady", "message": ""},
+                {"type": "ScalingUp", "status": "True", "reason": "QueuedDemand", "message": "adding 2 node(s)"},
+            ],
+        },
+    }
+    runs = [
+        run("late", position=2),
+        run("first", position=1),
+        run("busy-1", phase="Running"),
+        run("done", phase="Completed", terminal=True),
+        run("elsewhere", compute="gpu"),
+    ]
     text = render([cc], runs)
-    assert text.splitlines()[0] == ("cpu  [kwok, spot, 0..4 nodes]  nodes 2 (ready 2, busy 1, desired 4)  "
-                                    "queued 2  running 1")
+    assert text.splitlines()[0] == (
+        "cpu  [kwok, spot, 0..4 nodes]  nodes 2 (ready 2, busy 1, desired 4)  queued 2  running 1"
+    )
     assert "status: ScalingUp=True (QueuedDemand: adding 2 node(s))" in text
     assert "node n1" in text and "busy  runs 2" in text and "idle since 2026-01-01T00:00:09.000Z" in text
     assert "queue: first (#1), late (#2)" in text and "running: busy-1" in text

@@ -3,13 +3,17 @@
 from trainyard.operator.computecluster.queue import ADMITTED, BOUND, QUEUED
 from trainyard.operator.computecluster.reconcile import Snapshot, run_views
 
-CLUSTER = {"metadata": {"name": "pool", "namespace": "ns"},
-           "spec": {"provider": {"type": "kwok"}, "maxNodes": 2, "nodeResources": {"cpu": "2", "memory": "8Gi"}}}
+CLUSTER = {
+    "metadata": {"name": "pool", "namespace": "ns"},
+    "spec": {"provider": {"type": "kwok"}, "maxNodes": 2, "nodeResources": {"cpu": "2", "memory": "8Gi"}},
+}
 
 
 def run(name, created="2026-01-01T00:00:00Z"):
-    return {"metadata": {"name": name, "namespace": "ns", "creationTimestamp": created},
-            "spec": {"compute": "pool", "resources": {"cpu": "1", "memory": "1Gi"}}}
+    return {
+        "metadata": {"name": name, "namespace": "ns", "creationTimestamp": created},
+        "spec": {"compute": "pool", "resources": {"cpu": "1", "memory": "1Gi"}},
+    }
 
 
 def job(name, finished=False):
@@ -18,9 +22,14 @@ def job(name, finished=False):
 
 
 def pod(name, node=None):
-    return {"metadata": {"name": f"{name}-x", "namespace": "ns",
-                         "labels": {"trainyard.dev/run": name, "trainyard.dev/compute": "pool"}},
-            "spec": {"nodeName": node} if node else {}}
+    return {
+        "metadata": {
+            "name": f"{name}-x",
+            "namespace": "ns",
+            "labels": {"trainyard.dev/run": name, "trainyard.dev/compute": "pool"},
+        },
+        "spec": {"nodeName": node} if node else {},
+    }
 
 
 def snap(runs, jobs, pods):
@@ -28,8 +37,11 @@ def snap(runs, jobs, pods):
 
 
 def test_states_from_jobs_and_pods():
-    s = snap([run("q"), run("a"), run("b"), run("done")], [job("a"), job("b"), job("done", finished=True)],
-             [pod("a"), pod("b", node="n1")])
+    s = snap(
+        [run("q"), run("a"), run("b"), run("done")],
+        [job("a"), job("b"), job("done", finished=True)],
+        [pod("a"), pod("b", node="n1")],
+    )
     views = {v.name: (v.state, v.node) for v in run_views(s)}
     assert views == {"q": (QUEUED, None), "a": (ADMITTED, None), "b": (BOUND, "n1")}
 

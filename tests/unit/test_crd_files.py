@@ -50,8 +50,11 @@ def test_crd_shape(path):
     for col in version["additionalPrinterColumns"]:
         node = schema
         for part in col["jsonPath"].lstrip(".").split("."):
-            node = (node.get("properties") or {}).get(part) if part != "metadata" else {"properties": {
-                "creationTimestamp": {"type": "string"}}}
+            node = (
+                (node.get("properties") or {}).get(part)
+                if part != "metadata"
+                else {"properties": {"creationTimestamp": {"type": "string"}}}
+            )
             assert node is not None, f"printer column {col['name']} points at a missing field {col['jsonPath']}"
 
 

@@ -10,7 +10,8 @@ def test_staging_modules_are_replaced_by_their_published_versions(tmp_path):
         "module k8s.io/kubernetes\n\ngo 1.26.0\n\nrequire (\n"
         "\tgithub.com/spf13/cobra v1.10.0\n\tk8s.io/api v0.0.0\n\tk8s.io/client-go v0.0.0\n"
         "\tk8s.io/utils v0.0.0-20251002143259-bc988d571ff4\n)\n\n"
-        "replace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n)\n")
+        "replace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n)\n"
+    )
     assert build.staging_replaces(tmp_path, "v1.36.3") == {"k8s.io/api": "v0.36.3", "k8s.io/client-go": "v0.36.3"}
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from trainyard.local import images, nodeconfig as cfg
+from trainyard.local import images
+from trainyard.local import nodeconfig as cfg
 
 
 def test_containerd_config_uses_own_dirs_cgroupfs_and_the_local_pause(tmp_path):
@@ -34,8 +35,9 @@ def test_cni_bridge_keeps_its_state_under_the_node_dir(tmp_path):
 
 def test_kubelet_config_for_a_cgroup_v1_host(tmp_path):
     paths = cfg.NodePaths(tmp_path / "node")
-    kc = cfg.kubelet_config(paths, ca=Path("/ca.crt"), tls_cert=Path("/k.crt"), tls_key=Path("/k.key"), port=1,
-                            healthz_port=2)
+    kc = cfg.kubelet_config(
+        paths, ca=Path("/ca.crt"), tls_cert=Path("/k.crt"), tls_key=Path("/k.key"), port=1, healthz_port=2
+    )
     assert kc["cgroupDriver"] == "cgroupfs" and kc["failCgroupV1"] is False and kc["failSwapOn"] is False
     assert kc["authentication"]["x509"]["clientCAFile"] == "/ca.crt"
     assert kc["authentication"]["anonymous"]["enabled"] is False
@@ -63,9 +65,12 @@ def test_kube_proxy_is_iptables_and_node_ports_stay_on_the_node_address():
 def test_wheel_dependencies_skip_extras(tmp_path):
     whl = tmp_path / "x-1-py3-none-any.whl"
     with zipfile.ZipFile(whl, "w") as zf:
-        zf.writestr("x-1.dist-info/METADATA", "Name: x\nRequires-Dist: numpy>=1.26\n"
-                    "Requires-Dist: uvloop>=0.19; sys_platform != \"win32\"\n"
-                    "Requires-Dist: pytest>=8; extra == \"test\"\n")
+        zf.writestr(
+            "x-1.dist-info/METADATA",
+            "Name: x\nRequires-Dist: numpy>=1.26\n"
+            'Requires-Dist: uvloop>=0.19; sys_platform != "win32"\n'
+            'Requires-Dist: pytest>=8; extra == "test"\n',
+        )
     assert images.wheel_dependencies(whl) == ["numpy>=1.26", 'uvloop>=0.19; sys_platform != "win32"']
 
 

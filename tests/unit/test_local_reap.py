@@ -12,8 +12,16 @@ from trainyard.local.processes import alive
 def _cluster(root, name, owner, daemon_pid):
     d = root / "pytest-1" / name
     d.mkdir(parents=True)
-    ClusterState(dir=d, pids={"sleeper": daemon_pid}, ports={}, binaries={"sleeper": "sleep"},
-                 s3_access_key="a", s3_secret_key="b", nodes=0, owner=owner).save()
+    ClusterState(
+        dir=d,
+        pids={"sleeper": daemon_pid},
+        ports={},
+        binaries={"sleeper": "sleep"},
+        s3_access_key="a",
+        s3_secret_key="b",
+        nodes=0,
+        owner=owner,
+    ).save()
     return d
 
 
@@ -31,7 +39,7 @@ def test_only_clusters_of_dead_owners_are_stopped(tmp_path):
         assert not alive(daemons[0].pid)
         assert alive(daemons[1].pid) and alive(daemons[2].pid)
         assert ClusterState.load(orphan).pids == {}
-        assert reap_orphans(tmp_path) == []          # nothing left to stop
+        assert reap_orphans(tmp_path) == []  # nothing left to stop
     finally:
         for p in daemons:
             p.kill()

@@ -15,8 +15,9 @@ def test_every_subpackage_is_listed_in_pyproject():
         root = REPO / folder
         for init in root.rglob("__init__.py"):
             found.add(".".join([top, *init.parent.relative_to(root).parts]))
-    assert found == set(cfg["packages"]), f"missing: {found - set(cfg['packages'])}; " \
-                                          f"stale: {set(cfg['packages']) - found}"
+    assert found == set(cfg["packages"]), (
+        f"missing: {found - set(cfg['packages'])}; stale: {set(cfg['packages']) - found}"
+    )
 
 
 def test_operator_is_importable_without_shadowing_the_stdlib():

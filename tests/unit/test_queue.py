@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from trainyard.operator.computecluster.queue import ADMITTED, BOUND, QUEUED, NodeView, Res, RunView, nodes_needed, parse_res, plan, pod_request
+from trainyard.operator.computecluster.queue import (
+    ADMITTED,
+    BOUND,
+    QUEUED,
+    NodeView,
+    Res,
+    RunView,
+    nodes_needed,
+    parse_res,
+    plan,
+    pod_request,
+)
 
 NODE = Res(2000, 4 << 30, 110)
 ONE = Res(1000, 1 << 30, 1)
@@ -23,8 +34,12 @@ def admitted(name, created):
 def test_parse_quantities():
     assert parse_res({"cpu": "500m", "memory": "1Gi"}) == Res(500, 1 << 30, 0)
     assert parse_res({"cpu": 2, "memory": "7Gi", "pods": 110}) == Res(2000, 7 << 30, 110)
-    pod = {"spec": {"containers": [{"resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}],
-                    "initContainers": [{"resources": {"requests": {"cpu": "1500m"}}}]}}
+    pod = {
+        "spec": {
+            "containers": [{"resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}],
+            "initContainers": [{"resources": {"requests": {"cpu": "1500m"}}}],
+        }
+    }
     assert pod_request(pod) == Res(1500, 1 << 30, 1)
 
 
@@ -37,8 +52,11 @@ def test_fifo_within_capacity_and_positions_for_the_rest():
 
 
 def test_priority_first_then_creation_time():
-    runs = [queued("old", "2026-01-01T00:00:00Z"), queued("urgent", "2026-01-01T00:00:09Z", priority=10),
-            queued("new", "2026-01-01T00:00:05Z")]
+    runs = [
+        queued("old", "2026-01-01T00:00:00Z"),
+        queued("urgent", "2026-01-01T00:00:09Z", priority=10),
+        queued("new", "2026-01-01T00:00:05Z"),
+    ]
     p = plan(runs, [node("a", used=Res(1000, 0, 1))], node_capacity=NODE)
     assert p.admit == ("urgent",) and p.positions == {"old": 1, "new": 2}
 
@@ -57,8 +75,7 @@ def test_a_run_no_node_can_hold_is_reported_and_does_not_block():
 
 
 def test_bound_and_admitted_runs_hold_their_place():
-    runs = [RunView("running", ONE, BOUND, "1", node="a"), RunView("starting", ONE, ADMITTED, "2"),
-            queued("next", "3")]
+    runs = [RunView("running", ONE, BOUND, "1", node="a"), RunView("starting", ONE, ADMITTED, "2"), queued("next", "3")]
     p = plan(runs, [node("a", used=ONE), node("b")], node_capacity=NODE)
     assert p.admit == ("next",) and p.unbound == 1 and p.busy == {"a", "b"}
 
@@ -80,8 +97,7 @@ def test_admitted_runs_hold_their_place_on_a_node_being_added():
 
 def test_behind_a_blocked_run_the_queue_waits_for_nodes_being_added():
     big = RunView("big", Res(3000, 1 << 30, 1), QUEUED, "0")
-    p = plan([big, queued("r1", "1")], [node("a", ready=False)], node_capacity=Res(4000, 8 << 30, 110),
-             pending_nodes=0)
+    p = plan([big, queued("r1", "1")], [node("a", ready=False)], node_capacity=Res(4000, 8 << 30, 110), pending_nodes=0)
     assert p.admit == () and p.positions == {"big": 1, "r1": 2}
 
 

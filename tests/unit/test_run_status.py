@@ -18,13 +18,27 @@ def run(**spec):
 
 
 def job(*conds, active=0):
-    return {"metadata": {"name": "r"},
-            "status": {"active": active, "startTime": "2026-11-22T09:00:00Z",
-                       "conditions": [{"type": t, "status": "True", "reason": r} for t, r in conds]}}
+    return {
+        "metadata": {"name": "r"},
+        "status": {
+            "active": active,
+            "startTime": "2026-11-22T09:00:00Z",
+            "conditions": [{"type": t, "status": "True", "reason": r} for t, r in conds],
+        },
+    }
 
 
-def pod(name="r-abc", phase="Pending", *, node="n1", stage=None, run_state=None, disrupted=False,
-        unschedulable="", created="2026-11-22T09:00:01Z"):
+def pod(
+    name="r-abc",
+    phase="Pending",
+    *,
+    node="n1",
+    stage=None,
+    run_state=None,
+    disrupted=False,
+    unschedulable="",
+    created="2026-11-22T09:00:01Z",
+):
     conds = []
     if unschedulable:
         conds.append({"type": "PodScheduled", "status": "False", "message": unschedulable})
@@ -35,8 +49,11 @@ def pod(name="r-abc", phase="Pending", *, node="n1", stage=None, run_state=None,
         status["initContainerStatuses"] = [{"name": "stage", "state": stage}]
     if run_state is not None:
         status["containerStatuses"] = [{"name": "run", "state": run_state}]
-    return {"metadata": {"name": name, "creationTimestamp": created},
-            "spec": {"nodeName": node} if node else {}, "status": status}
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "spec": {"nodeName": node} if node else {},
+        "status": status,
+    }
 
 
 def term(code, reason="Error", message=""):
@@ -44,52 +61,157 @@ def term(code, reason="Error", message=""):
 
 
 SCRIPT_MSG = json.dumps({"reason": "ScriptFailed", "exitCode": 3, "lastLogLines": [f"line {i}" for i in range(30)]})
-STAGE_MSG = json.dumps({"reason": "DataStagingFailed", "input": "mnist",
-                        "message": "no objects under s3://trainyard/datasets/missing/"})
+STAGE_MSG = json.dumps(
+    {"reason": "DataStagingFailed", "input": "mnist", "message": "no objects under s3://trainyard/datasets/missing/"}
+)
 
 CASES = [
     # (id, run spec overrides, observed, condition, reason, message contains)
     ("no-cluster", {}, Observed(cluster_found=False), tr.FAILED, tr.REASON_COMPUTE_NOT_FOUND, "ComputeCluster 'cc'"),
-    ("mount-not-supported", {"inputs": [{"name": "big", "uri": "s3://b/x/", "mode": "mount"}]}, Observed(),
-     tr.FAILED, tr.REASON_INVALID, "mode: mount"),
+    (
+        "mount-not-supported",
+        {"inputs": [{"name": "big", "uri": "s3://b/x/", "mode": "mount"}]},
+        Observed(),
+        tr.FAILED,
+        tr.REASON_INVALID,
+        "mode: mount",
+    ),
     ("job-being-created", {}, Observed(), tr.QUEUED, tr.REASON_ACCEPTED, "creating"),
-    ("queued-by-builtin-queue", {}, Observed(queue_position=3), tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY,
-     "position 3"),
+    (
+        "queued-by-builtin-queue",
+        {},
+        Observed(queue_position=3),
+        tr.QUEUED,
+        tr.REASON_WAITING_FOR_CAPACITY,
+        "position 3",
+    ),
     ("job-no-pod-yet", {}, Observed(job=job()), tr.QUEUED, tr.REASON_JOB_CREATED, ""),
-    ("unschedulable", {}, Observed(job=job(), pods=(pod(node=None, unschedulable="0/2 nodes are available"),)),
-     tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY, "0/2 nodes"),
-    ("staging", {}, Observed(job=job(active=1), pods=(pod(stage={"running": {}}),)), tr.PREPARING, tr.REASON_STAGING, ""),
-    ("image-pull", {}, Observed(job=job(active=1), pods=(pod(stage={"waiting": {"reason": "ErrImageNeverPull",
-                                                                               "message": "image x not present"}}),)),
-     tr.FAILED, tr.REASON_IMAGE_PULL_FAILED, "image x not present"),
-    ("running", {}, Observed(job=job(active=1), pods=(pod(phase="Running", stage=term(0, "Completed"),
-                                                          run_state={"running": {}}),)),
-     tr.RUNNING, tr.REASON_SCRIPT_RUNNING, ""),
-    ("script-ended-job-not-yet", {}, Observed(job=job(active=1), pods=(pod(phase="Succeeded",
-                                                                            run_state=term(0, "Completed")),)),
-     tr.FINALIZING, tr.REASON_COLLECTING_OUTPUTS, ""),
-    ("complete-no-manifest-read-yet", {}, Observed(job=job(("Complete", "")), pods=(pod(phase="Succeeded"),)),
-     tr.FINALIZING, tr.REASON_COLLECTING_OUTPUTS, ""),
-    ("complete", {}, Observed(job=job(("Complete", "")), pods=(pod(phase="Succeeded"),),
-                              outputs=[{"path": "outputs/m.pkl", "size": 1, "sha256": "x"}]),
-     tr.SUCCEEDED, tr.REASON_COMPLETED, "1 output file"),
-    ("script-failed", {}, Observed(job=job(("Failed", "BackoffLimitExceeded")),
-                                   pods=(pod(phase="Failed", run_state=term(3, message=SCRIPT_MSG)),)),
-     tr.FAILED, tr.REASON_SCRIPT_FAILED, "exited with code 3"),
-    ("staging-failed", {}, Observed(job=job(("Failed", "BackoffLimitExceeded")),
-                                    pods=(pod(phase="Failed", stage=term(2, message=STAGE_MSG)),)),
-     tr.FAILED, tr.REASON_DATA_STAGING_FAILED, "input 'mnist': no objects under"),
-    ("oom", {}, Observed(job=job(("Failed", "BackoffLimitExceeded")),
-                         pods=(pod(phase="Failed", run_state=term(137, "OOMKilled")),)),
-     tr.FAILED, tr.REASON_OOM_KILLED, "spec.resources.memory"),
-    ("deadline", {}, Observed(job=job(("Failed", "DeadlineExceeded")), pods=(pod(phase="Failed"),)),
-     tr.FAILED, tr.REASON_DEADLINE_EXCEEDED, "timeoutSeconds=60"),
-    ("preempted-then-retrying", {}, Observed(job=job(active=1), pods=(
-        pod("r-1", phase="Failed", disrupted=True, run_state=term(137)),
-        pod("r-2", node=None, unschedulable="0/1 nodes", created="2026-11-22T09:05:00Z"))),
-     tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY, "0/1 nodes"),
-    ("canceled", {"suspend": True}, Observed(job=job(active=1), pods=(pod(phase="Running"),)),
-     tr.CANCELED, tr.REASON_CANCELED, "spec.suspend"),
+    (
+        "unschedulable",
+        {},
+        Observed(job=job(), pods=(pod(node=None, unschedulable="0/2 nodes are available"),)),
+        tr.QUEUED,
+        tr.REASON_WAITING_FOR_CAPACITY,
+        "0/2 nodes",
+    ),
+    (
+        "staging",
+        {},
+        Observed(job=job(active=1), pods=(pod(stage={"running": {}}),)),
+        tr.PREPARING,
+        tr.REASON_STAGING,
+        "",
+    ),
+    (
+        "image-pull",
+        {},
+        Observed(
+            job=job(active=1),
+            pods=(pod(stage={"waiting": {"reason": "ErrImageNeverPull", "message": "image x not present"}}),),
+        ),
+        tr.FAILED,
+        tr.REASON_IMAGE_PULL_FAILED,
+        "image x not present",
+    ),
+    (
+        "running",
+        {},
+        Observed(
+            job=job(active=1), pods=(pod(phase="Running", stage=term(0, "Completed"), run_state={"running": {}}),)
+        ),
+        tr.RUNNING,
+        tr.REASON_SCRIPT_RUNNING,
+        "",
+    ),
+    (
+        "script-ended-job-not-yet",
+        {},
+        Observed(job=job(active=1), pods=(pod(phase="Succeeded", run_state=term(0, "Completed")),)),
+        tr.FINALIZING,
+        tr.REASON_COLLECTING_OUTPUTS,
+        "",
+    ),
+    (
+        "complete-no-manifest-read-yet",
+        {},
+        Observed(job=job(("Complete", "")), pods=(pod(phase="Succeeded"),)),
+        tr.FINALIZING,
+        tr.REASON_COLLECTING_OUTPUTS,
+        "",
+    ),
+    (
+        "complete",
+        {},
+        Observed(
+            job=job(("Complete", "")),
+            pods=(pod(phase="Succeeded"),),
+            outputs=[{"path": "outputs/m.pkl", "size": 1, "sha256": "x"}],
+        ),
+        tr.SUCCEEDED,
+        tr.REASON_COMPLETED,
+        "1 output file",
+    ),
+    (
+        "script-failed",
+        {},
+        Observed(
+            job=job(("Failed", "BackoffLimitExceeded")),
+            pods=(pod(phase="Failed", run_state=term(3, message=SCRIPT_MSG)),),
+        ),
+        tr.FAILED,
+        tr.REASON_SCRIPT_FAILED,
+        "exited with code 3",
+    ),
+    (
+        "staging-failed",
+        {},
+        Observed(
+            job=job(("Failed", "BackoffLimitExceeded")), pods=(pod(phase="Failed", stage=term(2, message=STAGE_MSG)),)
+        ),
+        tr.FAILED,
+        tr.REASON_DATA_STAGING_FAILED,
+        "input 'mnist': no objects under",
+    ),
+    (
+        "oom",
+        {},
+        Observed(
+            job=job(("Failed", "BackoffLimitExceeded")), pods=(pod(phase="Failed", run_state=term(137, "OOMKilled")),)
+        ),
+        tr.FAILED,
+        tr.REASON_OOM_KILLED,
+        "spec.resources.memory",
+    ),
+    (
+        "deadline",
+        {},
+        Observed(job=job(("Failed", "DeadlineExceeded")), pods=(pod(phase="Failed"),)),
+        tr.FAILED,
+        tr.REASON_DEADLINE_EXCEEDED,
+        "timeoutSeconds=60",
+    ),
+    (
+        "preempted-then-retrying",
+        {},
+        Observed(
+            job=job(active=1),
+            pods=(
+                pod("r-1", phase="Failed", disrupted=True, run_state=term(137)),
+                pod("r-2", node=None, unschedulable="0/1 nodes", created="2026-11-22T09:05:00Z"),
+            ),
+        ),
+        tr.QUEUED,
+        tr.REASON_WAITING_FOR_CAPACITY,
+        "0/1 nodes",
+    ),
+    (
+        "canceled",
+        {"suspend": True},
+        Observed(job=job(active=1), pods=(pod(phase="Running"),)),
+        tr.CANCELED,
+        tr.REASON_CANCELED,
+        "spec.suspend",
+    ),
 ]
 
 
@@ -104,13 +226,15 @@ def test_outcome_table(spec, obs, condition, reason, message):
 
 
 def test_script_failure_message_has_exit_code_and_last_20_lines():
-    got = outcome(run(), CASE['script-failed'])
+    got = outcome(run(), CASE["script-failed"])
     assert got.message.endswith("\n".join(f"line {i}" for i in range(10, 30)))
     assert "line 9\n" not in got.message
 
 
 def test_derive_fills_status_and_phase_follows_conditions():
-    obs = Observed(job=job(active=1), pods=(pod(phase="Running", stage=term(0, "Completed"), run_state={"running": {}}),))
+    obs = Observed(
+        job=job(active=1), pods=(pod(phase="Running", stage=term(0, "Completed"), run_state={"running": {}}),)
+    )
     st = derive(run(), obs, now=NOW)
     assert st["phase"] == tr.PHASE_RUNNING
     assert st["attempts"] == 1 and st["preemptions"] == 0 and st["jobName"] == "r"
@@ -120,8 +244,11 @@ def test_derive_fills_status_and_phase_follows_conditions():
     # Moving on sets the old progress condition False and the new one True.
     r = run()
     r["status"] = st
-    done = derive(r, Observed(job=job(("Complete", "")), pods=obs.pods, outputs=[], artifacts_uri="s3://b/runs/ns/r/"),
-                  now="2026-11-22T10:05:00Z")
+    done = derive(
+        r,
+        Observed(job=job(("Complete", "")), pods=obs.pods, outputs=[], artifacts_uri="s3://b/runs/ns/r/"),
+        now="2026-11-22T10:05:00Z",
+    )
     types = {c["type"]: c["status"] for c in done["conditions"]}
     assert types == {"Accepted": "True", "Running": "False", "Succeeded": "True"}
     assert done["phase"] == tr.PHASE_COMPLETED and done["completionTime"] == "2026-11-22T10:05:00Z"
@@ -139,7 +266,7 @@ def test_terminal_status_is_final():
 
 
 def test_preemptions_are_counted_and_attempts_include_them():
-    obs = CASE['preempted-then-retrying']
+    obs = CASE["preempted-then-retrying"]
     st = derive(run(), obs, now=NOW)
     assert st["attempts"] == 2 and st["preemptions"] == 1
 
@@ -153,8 +280,11 @@ def test_status_patch_sends_only_changes_and_never_clobbers_live_metrics():
 def test_a_completed_run_keeps_its_job_even_while_the_job_still_counts_the_pod_active():
     from trainyard.operator.trainingrun.reconcile import _must_stop
 
-    done = derive(run(), Observed(job=job(active=1), pods=(pod(phase="Succeeded", run_state=term(0, "Completed")),),
-                                  outputs=[]), now=NOW)
+    done = derive(
+        run(),
+        Observed(job=job(active=1), pods=(pod(phase="Succeeded", run_state=term(0, "Completed")),), outputs=[]),
+        now=NOW,
+    )
     assert done["phase"] == tr.PHASE_COMPLETED
     assert not _must_stop(done, job(active=1))
     failed = derive(run(), CASE["image-pull"], now=NOW)

@@ -26,7 +26,9 @@ def test_reports_latest_numbers_only_when_changed(tmp_path):
     metrics.append(f, {"kind": "list", "name": "loss", "values": [0.9, 0.4]})
     metrics.append(f, {"kind": "metric", "name": "nan", "value": float("nan")})
     rep.tick()
-    assert patches == [{"metrics": {"regularization rate": 0.8, "loss": 0.4}, "primaryMetric": "regularization rate=0.8"}]
+    assert patches == [
+        {"metrics": {"regularization rate": 0.8, "loss": 0.4}, "primaryMetric": "regularization rate=0.8"}
+    ]
     assert uploads == [f.read_bytes()]
     rep.tick()  # nothing new: nothing sent
     assert len(patches) == 1 and len(uploads) == 1

@@ -13,7 +13,8 @@ from trainyard.runtime.stage import StageError, check_modes, source_kind
 def test_staging_failure_names_the_input():
     err = StageError("no objects under s3://trainyard/datasets/missing/", input="mnist")
     assert termination.encode(err.termination()) == (
-        '{"reason":"DataStagingFailed","input":"mnist","message":"no objects under s3://trainyard/datasets/missing/"}')
+        '{"reason":"DataStagingFailed","input":"mnist","message":"no objects under s3://trainyard/datasets/missing/"}'
+    )
     err = StageError("corrupt snapshot x.tar.gz: bad gzip", source="s3://trainyard/snapshots/x.tar.gz")
     assert err.termination()["source"] == "s3://trainyard/snapshots/x.tar.gz" and "input" not in err.termination()
 
@@ -25,10 +26,16 @@ def test_mount_mode_fails_before_any_transfer():
     check_modes((InputSpec("a", "s3://b/a/"),))
 
 
-@pytest.mark.parametrize("source,kind", [
-    ("s3://trainyard/snapshots/" + "a" * 64 + ".tar.gz", "snapshot"), ("git+https://h/r.git", "git"),
-    ("git+git@host:r.git", "git"), ("/etc/trainyard/code", "dir"), ("file:///etc/code", "dir"),
-])
+@pytest.mark.parametrize(
+    "source,kind",
+    [
+        ("s3://trainyard/snapshots/" + "a" * 64 + ".tar.gz", "snapshot"),
+        ("git+https://h/r.git", "git"),
+        ("git+git@host:r.git", "git"),
+        ("/etc/trainyard/code", "dir"),
+        ("file:///etc/code", "dir"),
+    ],
+)
 def test_source_kinds(source, kind):
     assert source_kind(source) == kind
 
@@ -79,8 +86,14 @@ def test_write_falls_back_to_a_warning(tmp_path, capsys):
 def test_exit_status_and_command(tmp_path):
     assert exit_status(0) == 0 and exit_status(3) == 3 and exit_status(-15) == 143
     from trainyard.runtime.config import RunConfig
-    cfg = RunConfig.from_env({"TRAINYARD_WORKDIR": str(tmp_path), "TRAINYARD_ENTRY_SCRIPT": "train.py",
-                              "TRAINYARD_PYTHON": "/usr/bin/python3"})
+
+    cfg = RunConfig.from_env(
+        {
+            "TRAINYARD_WORKDIR": str(tmp_path),
+            "TRAINYARD_ENTRY_SCRIPT": "train.py",
+            "TRAINYARD_PYTHON": "/usr/bin/python3",
+        }
+    )
     assert script_command(cfg, ["--x"]) == ["/usr/bin/python3", "-u", "train.py", "--x"]
     cfg = RunConfig.from_env({"TRAINYARD_WORKDIR": str(tmp_path), "TRAINYARD_ENTRY_SCRIPT": "bin/run.sh"})
     assert script_command(cfg, []) == [str(tmp_path / "bin/run.sh")]

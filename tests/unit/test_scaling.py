@@ -34,31 +34,88 @@ CASES = [
     ("pending-nodes-count-as-current", SPEC, [], [RUN] * 2, None, 1, 0, (2, (), UP, "QueuedDemand")),
     ("at-max-waits", SPEC, [busy(n) for n in "abcde"], [RUN], None, 0, 0, (5, (), None, "MaxNodesReached")),
     ("min-nodes-from-zero", spec(min_nodes=2), [], [], None, 0, 0, (2, (), UP, "BelowMinNodes")),
-    ("min-nodes-kept", spec(min_nodes=1), [idle("a", T - 600), idle("b", T - 600)], [], None, 0, 0,
-     (1, ("a",), DOWN, "IdleNodes")),
+    (
+        "min-nodes-kept",
+        spec(min_nodes=1),
+        [idle("a", T - 600), idle("b", T - 600)],
+        [],
+        None,
+        0,
+        0,
+        (1, ("a",), DOWN, "IdleNodes"),
+    ),
     ("idle-long-enough", SPEC, [idle("a", T - 61), busy("b")], [], None, 0, 0, (1, ("a",), DOWN, "IdleNodes")),
     ("idle-not-long-enough", SPEC, [idle("a", T - 59)], [], None, 0, 0, (1, (), None, "Steady")),
-    ("cooldown-after-scale-up-blocks-scale-down", SPEC, [idle("a", T - 600)], [], T - 10, 0, 0, (1, (), None, "Cooldown")),
+    (
+        "cooldown-after-scale-up-blocks-scale-down",
+        SPEC,
+        [idle("a", T - 600)],
+        [],
+        T - 10,
+        0,
+        0,
+        (1, (), None, "Cooldown"),
+    ),
     ("cooldown-over", SPEC, [idle("a", T - 600)], [], T - 31, 0, 0, (0, ("a",), DOWN, "IdleNodes")),
-    ("scale-down-step-cap", spec(max_step=2), [idle(n, T - 600) for n in "abcd"], [], None, 0, 0,
-     (2, ("a", "b"), DOWN, "IdleNodes")),
-    ("oldest-idle-first", SPEC, [idle("a", T - 100), idle("b", T - 900)], [], None, 0, 0,
-     (0, ("b", "a"), DOWN, "IdleNodes")),
+    (
+        "scale-down-step-cap",
+        spec(max_step=2),
+        [idle(n, T - 600) for n in "abcd"],
+        [],
+        None,
+        0,
+        0,
+        (2, ("a", "b"), DOWN, "IdleNodes"),
+    ),
+    (
+        "oldest-idle-first",
+        SPEC,
+        [idle("a", T - 100), idle("b", T - 900)],
+        [],
+        None,
+        0,
+        0,
+        (0, ("b", "a"), DOWN, "IdleNodes"),
+    ),
     ("busy-node-never-removed", SPEC, [busy("a"), busy("b")], [], None, 0, 0, (2, (), None, "Steady")),
-    ("foreign-node-never-removed", SPEC, [NodeState("x", False, T - 900, removable=False)], [], None, 0, 0,
-     (1, (), None, "Steady")),
-    ("no-scale-down-while-a-pod-is-unbound", SPEC, [idle("a", T - 900)], [], None, 0, 1,
-     (1, (), None, "Settling")),
-    ("demand-blocks-scale-down", SPEC, [idle(n, T - 900) for n in "abcde"], [RUN], None, 0, 0,
-     (5, (), None, "MaxNodesReached")),
-    ("max-lowered-sheds-idle-now", spec(max_nodes=1), [idle("a", T - 1), idle("b", T - 2), busy("c")], [], None,
-     0, 0, (1, ("b", "a"), DOWN, "AboveMaxNodes")),
+    (
+        "foreign-node-never-removed",
+        SPEC,
+        [NodeState("x", False, T - 900, removable=False)],
+        [],
+        None,
+        0,
+        0,
+        (1, (), None, "Steady"),
+    ),
+    ("no-scale-down-while-a-pod-is-unbound", SPEC, [idle("a", T - 900)], [], None, 0, 1, (1, (), None, "Settling")),
+    (
+        "demand-blocks-scale-down",
+        SPEC,
+        [idle(n, T - 900) for n in "abcde"],
+        [RUN],
+        None,
+        0,
+        0,
+        (5, (), None, "MaxNodesReached"),
+    ),
+    (
+        "max-lowered-sheds-idle-now",
+        spec(max_nodes=1),
+        [idle("a", T - 1), idle("b", T - 2), busy("c")],
+        [],
+        None,
+        0,
+        0,
+        (1, ("b", "a"), DOWN, "AboveMaxNodes"),
+    ),
     ("static-never-scales", spec(can_scale=False), [busy("a")], [RUN] * 4, None, 0, 0, (1, (), None, "FixedPool")),
 ]
 
 
-@pytest.mark.parametrize("pool,nodes,unmet,last,pending,unbound,want", [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "pool,nodes,unmet,last,pending,unbound,want", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_decide(pool, nodes, unmet, last, pending, unbound, want):
     d = decide(pool, nodes, unmet, now=T, last_scale_up=last, pending=pending, unbound=unbound)
     assert (d.desired, d.remove, d.direction, d.reason) == want, d.message
@@ -72,7 +129,7 @@ def test_at_max_is_reported_when_demand_exceeds_max():
 def test_idle_timer_is_reset_by_new_work():
     idle_since = track_idle({}, busy=[], names=["a"], now=100)
     assert idle_since == {"a": 100}
-    assert track_idle(idle_since, busy=[], names=["a"], now=150) == {"a": 100}   # still idle: kept
+    assert track_idle(idle_since, busy=[], names=["a"], now=150) == {"a": 100}  # still idle: kept
     worked = track_idle(idle_since, busy=["a"], names=["a"], now=155)
     assert worked == {"a": None}
     again = track_idle(worked, busy=[], names=["a"], now=170)

@@ -36,8 +36,13 @@ def test_offline_run_keeps_metrics_locally(offline, capsys):
     run.log_row("table", epoch=1, loss=0.5)
     run.log_row("table", epoch=2, loss=0.25)
     run.tag("team", "vision")
-    assert run.get_metrics() == {"regularization rate": 0.8, "accuracy": 0.9204, "loss": [0.5, 0.25],
-                                 "curve": [1, 2, 3], "table": {"epoch": [1, 2], "loss": [0.5, 0.25]}}
+    assert run.get_metrics() == {
+        "regularization rate": 0.8,
+        "accuracy": 0.9204,
+        "loss": [0.5, 0.25],
+        "curve": [1, 2, 3],
+        "table": {"epoch": [1, 2], "loss": [0.5, 0.25]},
+    }
     assert run.get_metrics("accuracy") == {"accuracy": 0.9204} and run.get_metrics("nope") == {}
     assert run.get_tags() == {"team": "vision"}
     lines = (offline / ".trainyard" / "runs" / run.id / "metrics.jsonl").read_text().splitlines()
@@ -79,11 +84,12 @@ def test_in_run_records_go_to_the_runner_file(tmp_path, monkeypatch):
 
 def test_plain_script_runs_offline(tmp_path):
     (tmp_path / "train.py").write_text(
-        "from trainyard import Run\nrun = Run.get_context()\nrun.log('accuracy', 0.9)\n"
-        "print(run.get_metrics())\n")
+        "from trainyard import Run\nrun = Run.get_context()\nrun.log('accuracy', 0.9)\nprint(run.get_metrics())\n"
+    )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "{'accuracy': 0.9}"
     assert "trainyard: offline run offline-" in proc.stderr

@@ -23,15 +23,18 @@ def iris_model():
     return LogisticRegression(max_iter=500).fit(x, y)
 
 
-@pytest.mark.parametrize("save", [
-    pytest.param(lambda m, p: joblib.dump(m, p), id="joblib"),
-    pytest.param(lambda m, p: joblib.dump(m, p, compress=("gzip", 3)), id="joblib-gzip"),
-    pytest.param(lambda m, p: joblib.dump(m, p, compress=("zlib", 3)), id="joblib-zlib"),
-    pytest.param(lambda m, p: joblib.dump(m, p, compress=("bz2", 3)), id="joblib-bz2"),
-    pytest.param(lambda m, p: joblib.dump(m, p, compress=("xz", 3)), id="joblib-xz"),
-    pytest.param(lambda m, p: p.write_bytes(pickle.dumps(m, protocol=5)), id="pickle-5"),
-    pytest.param(lambda m, p: p.write_bytes(pickle.dumps(m, protocol=2)), id="pickle-2"),
-])
+@pytest.mark.parametrize(
+    "save",
+    [
+        pytest.param(lambda m, p: joblib.dump(m, p), id="joblib"),
+        pytest.param(lambda m, p: joblib.dump(m, p, compress=("gzip", 3)), id="joblib-gzip"),
+        pytest.param(lambda m, p: joblib.dump(m, p, compress=("zlib", 3)), id="joblib-zlib"),
+        pytest.param(lambda m, p: joblib.dump(m, p, compress=("bz2", 3)), id="joblib-bz2"),
+        pytest.param(lambda m, p: joblib.dump(m, p, compress=("xz", 3)), id="joblib-xz"),
+        pytest.param(lambda m, p: p.write_bytes(pickle.dumps(m, protocol=5)), id="pickle-5"),
+        pytest.param(lambda m, p: p.write_bytes(pickle.dumps(m, protocol=2)), id="pickle-2"),
+    ],
+)
 def test_reads_the_version_scikit_learn_recorded(tmp_path, iris_model, save):
     path = tmp_path / "model.pkl"
     save(iris_model, path)
@@ -77,12 +80,15 @@ def test_other_pickles_are_custom(tmp_path):
     assert detect_framework(path) == ("Custom", None)
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"", "not a pickle"),
-    (b"PK\x03\x04 a zip file", "not a pickle"),
-    (b"\x1f\x8bnot really gzip", "does not decompress"),
-    (b"\x80\x05\x95garbage", "not a readable pickle"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", "not a pickle"),
+        (b"PK\x03\x04 a zip file", "not a pickle"),
+        (b"\x1f\x8bnot really gzip", "does not decompress"),
+        (b"\x80\x05\x95garbage", "not a readable pickle"),
+    ],
+)
 def test_unreadable_artifacts_raise(tmp_path, content, match):
     path = tmp_path / "bad.pkl"
     path.write_bytes(content)

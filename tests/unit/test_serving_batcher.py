@@ -44,7 +44,7 @@ def test_concurrent_requests_share_one_call_and_get_their_own_rows():
 
     results = run(main())
     assert len(rec.calls) == 1 and rec.calls[0].shape == (6, 3)
-    for x, r in zip(xs, results):
+    for x, r in zip(xs, results, strict=False):
         np.testing.assert_array_equal(r, x.sum(axis=1))
 
 
@@ -110,10 +110,12 @@ def test_one_failing_request_does_not_fail_its_neighbours():
     batcher = make(rec)
 
     async def main():
-        return await asyncio.gather(batcher.submit("predict", np.ones((1, 2))),
-                                    batcher.submit("predict", -np.ones((1, 2))),
-                                    batcher.submit("predict", np.ones((2, 2))),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            batcher.submit("predict", np.ones((1, 2))),
+            batcher.submit("predict", -np.ones((1, 2))),
+            batcher.submit("predict", np.ones((2, 2))),
+            return_exceptions=True,
+        )
 
     good, bad, good2 = run(main())
     assert good.tolist() == [2.0] and good2.tolist() == [2.0, 2.0]

@@ -14,8 +14,10 @@ from trainyard.runtime.serving.model import Model, OutputSpec
 @pytest.fixture
 def model() -> Model:
     m = Model(name="iris", ready=True, n_features=4)
-    m.outputs = {"predict": OutputSpec("predict", np.dtype(np.int64), "INT64", None),
-                 "predict_proba": OutputSpec("predict_proba", np.dtype(np.float64), "FP64", 3)}
+    m.outputs = {
+        "predict": OutputSpec("predict", np.dtype(np.int64), "INT64", None),
+        "predict_proba": OutputSpec("predict_proba", np.dtype(np.float64), "FP64", 3),
+    }
     return m
 
 
@@ -33,9 +35,11 @@ def test_v1_accepts_instances_or_inputs_and_a_method(model):
 
 
 def test_v2_tensor_flat_or_nested_with_its_datatype(model):
-    doc = {"id": "a", "inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32",
-                                  "data": [1, 2, 3, 4, 5, 6, 7, 8]}],
-           "outputs": [{"name": "predict_proba"}, {"name": "output-0"}]}
+    doc = {
+        "id": "a",
+        "inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6, 7, 8]}],
+        "outputs": [{"name": "predict_proba"}, {"name": "output-0"}],
+    }
     req = protocols.decode_v2(doc, model)
     assert req.x.dtype == np.float32 and req.x.shape == (2, 4) and req.id == "a"
     assert req.outputs == [("predict_proba", "predict_proba"), ("output-0", "predict")]
@@ -47,9 +51,14 @@ def test_v2_tensor_flat_or_nested_with_its_datatype(model):
 def test_v2_response_is_flat_with_shape_and_datatype(model):
     req = protocols.V2Request(np.zeros((2, 4)), [("predict", "predict"), ("predict_proba", "predict_proba")], "r1")
     body = orjson.loads(protocols.encode_v2(model, req, [np.array([0, 2]), np.arange(6.0).reshape(2, 3)]))
-    assert body == {"model_name": "iris", "id": "r1", "outputs": [
-        {"name": "predict", "shape": [2], "datatype": "INT64", "data": [0, 2]},
-        {"name": "predict_proba", "shape": [2, 3], "datatype": "FP64", "data": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]}]}
+    assert body == {
+        "model_name": "iris",
+        "id": "r1",
+        "outputs": [
+            {"name": "predict", "shape": [2], "datatype": "INT64", "data": [0, 2]},
+            {"name": "predict_proba", "shape": [2, 3], "datatype": "FP64", "data": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]},
+        ],
+    }
 
 
 def test_string_labels_encode_as_bytes_tensors_and_lists(model):
@@ -61,29 +70,35 @@ def test_string_labels_encode_as_bytes_tensors_and_lists(model):
     assert orjson.loads(protocols.encode_v1(labels)) == {"predictions": ["setosa", "virginica"]}
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"", "body is empty"),
-    (b"{not json", "not valid JSON"),
-    (b"[1, 2]", "must be a JSON object, got a JSON array"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"", "body is empty"),
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object, got a JSON array"),
+    ],
+)
 def test_bodies_that_are_not_a_json_object(body, message):
     with pytest.raises(InvalidInput, match=message):
         codec.parse_json(body)
 
 
-@pytest.mark.parametrize("doc, message", [
-    ({}, 'missing key "data"'),
-    ({"data": [[1, 2, 3]]}, "wrong number of features in 'data': got 3 per row, the model expects 4"),
-    ({"data": [1, 2, 3, 4]}, "must be a 2-D array of rows"),
-    ({"data": [[1, 2, "x", 4]]}, "must contain only numbers, found strings \\(e.g. 'x'\\)"),
-    ({"data": [["1", "2", "3", "4"]]}, "must contain only numbers, found strings"),
-    ({"data": [[1, 2, None, 4]]}, "must contain only numbers, found null"),
-    ({"data": [[1, 2, 3, 4], [1, 2]]}, "not a rectangular array"),
-    ({"data": []}, "is empty"),
-    ({"data": "1,2,3,4"}, "must be a list of rows, got a JSON string"),
-    ({"data": [[1, 2, 3, 1e400]]}, "NaN or infinite"),
-    ({"data": [[1, 2, 3, 4]], "method": "transform"}, "'method' must be"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ({}, 'missing key "data"'),
+        ({"data": [[1, 2, 3]]}, "wrong number of features in 'data': got 3 per row, the model expects 4"),
+        ({"data": [1, 2, 3, 4]}, "must be a 2-D array of rows"),
+        ({"data": [[1, 2, "x", 4]]}, "must contain only numbers, found strings \\(e.g. 'x'\\)"),
+        ({"data": [["1", "2", "3", "4"]]}, "must contain only numbers, found strings"),
+        ({"data": [[1, 2, None, 4]]}, "must contain only numbers, found null"),
+        ({"data": [[1, 2, 3, 4], [1, 2]]}, "not a rectangular array"),
+        ({"data": []}, "is empty"),
+        ({"data": "1,2,3,4"}, "must be a list of rows, got a JSON string"),
+        ({"data": [[1, 2, 3, 1e400]]}, "NaN or infinite"),
+        ({"data": [[1, 2, 3, 4]], "method": "transform"}, "'method' must be"),
+    ],
+)
 def test_score_errors_name_the_problem(model, doc, message):
     with pytest.raises(InvalidInput, match=message):
         protocols.decode_score(doc, model)
@@ -100,23 +115,29 @@ def _v2(**tensor):
     return {"inputs": [{**base, **tensor}]}
 
 
-@pytest.mark.parametrize("doc, message", [
-    ({}, 'missing "inputs"'),
-    ({"inputs": [_v2()["inputs"][0]] * 2}, "exactly one input tensor, got 2"),
-    ({"inputs": [{"name": "x", "data": [1]}]}, "missing shape, datatype"),
-    (_v2(datatype="BYTES"), "datatype 'BYTES' is not supported"),
-    (_v2(datatype="FP128"), "datatype 'FP128' is not supported"),
-    (_v2(shape=[1, 5]), r"shape \[1, 5\] needs 5 values, 'data' has 4"),
-    (_v2(shape=[1, 3], data=[1, 2, 3]), "wrong number of features in 'inputs\\[0\\]': got 3"),
-    (_v2(shape=[4]), "must be a 2-D array"),
-    (_v2(shape="1,4"), "'shape' must be a list"),
-    (_v2(datatype="INT64", data=[1.5, 2, 3, 4]), "non-integer numbers"),
-    (_v2(datatype="UINT8", data=[1, 2, 3, 300]), "outside the range"),
-    (_v2(data=[1, 2, "three", 4]), "only numbers, found strings \\(e.g. 'three'\\)"),
-    ({**_v2(), "outputs": [{"name": "transform"}]}, "unknown output 'transform'; this model offers predict, predict_proba"),
-    ({**_v2(), "outputs": "predict"}, '"outputs" must be a list'),
-    ({**_v2(), "id": 7}, "'id' must be a string"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ({}, 'missing "inputs"'),
+        ({"inputs": [_v2()["inputs"][0]] * 2}, "exactly one input tensor, got 2"),
+        ({"inputs": [{"name": "x", "data": [1]}]}, "missing shape, datatype"),
+        (_v2(datatype="BYTES"), "datatype 'BYTES' is not supported"),
+        (_v2(datatype="FP128"), "datatype 'FP128' is not supported"),
+        (_v2(shape=[1, 5]), r"shape \[1, 5\] needs 5 values, 'data' has 4"),
+        (_v2(shape=[1, 3], data=[1, 2, 3]), "wrong number of features in 'inputs\\[0\\]': got 3"),
+        (_v2(shape=[4]), "must be a 2-D array"),
+        (_v2(shape="1,4"), "'shape' must be a list"),
+        (_v2(datatype="INT64", data=[1.5, 2, 3, 4]), "non-integer numbers"),
+        (_v2(datatype="UINT8", data=[1, 2, 3, 300]), "outside the range"),
+        (_v2(data=[1, 2, "three", 4]), "only numbers, found strings \\(e.g. 'three'\\)"),
+        (
+            {**_v2(), "outputs": [{"name": "transform"}]},
+            "unknown output 'transform'; this model offers predict, predict_proba",
+        ),
+        ({**_v2(), "outputs": "predict"}, '"outputs" must be a list'),
+        ({**_v2(), "id": 7}, "'id' must be a string"),
+    ],
+)
 def test_v2_errors_name_the_problem(model, doc, message):
     with pytest.raises(InvalidInput, match=message):
         protocols.decode_v2(doc, model)
@@ -125,8 +146,10 @@ def test_v2_errors_name_the_problem(model, doc, message):
 def test_v2_metadata_describes_inputs_and_outputs(model):
     meta = protocols.v2_metadata(model)
     assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, 4]}]
-    assert meta["outputs"] == [{"name": "predict", "datatype": "INT64", "shape": [-1]},
-                               {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]}]
+    assert meta["outputs"] == [
+        {"name": "predict", "datatype": "INT64", "shape": [-1]},
+        {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]},
+    ]
 
 
 FAST_BODIES = [
@@ -144,8 +167,8 @@ FAST_BODIES = [
     b'{"instances": [[1, 2, 3, 4]], "parameters": {"a": [1]}}',
     b'{"instances": []}',
     b'{"instances": [1, 2, 3, 4]}',
-    b'[[1, 2, 3, 4]]',
-    b'not json',
+    b"[[1, 2, 3, 4]]",
+    b"not json",
 ]
 
 

@@ -8,16 +8,19 @@ import pytest
 from trainyard.runtime.serving import errors
 
 
-@pytest.mark.parametrize("exc, status", [
-    (errors.InvalidInput("bad"), 400),
-    (errors.RouteNotFound("x"), 404),
-    (errors.ModelNotFound("x"), 404),
-    (errors.MethodNotAllowed("x", ("POST",)), 405),
-    (errors.PayloadTooLarge("x"), 413),
-    (errors.InferenceError("x"), 500),
-    (errors.ModelNotReady("x"), 503),
-    (KeyError("bug"), 500),
-])
+@pytest.mark.parametrize(
+    "exc, status",
+    [
+        (errors.InvalidInput("bad"), 400),
+        (errors.RouteNotFound("x"), 404),
+        (errors.ModelNotFound("x"), 404),
+        (errors.MethodNotAllowed("x", ("POST",)), 405),
+        (errors.PayloadTooLarge("x"), 413),
+        (errors.InferenceError("x"), 500),
+        (errors.ModelNotReady("x"), 503),
+        (KeyError("bug"), 500),
+    ],
+)
 def test_status_codes(exc, status):
     assert errors.status_of(exc) == status
     assert errors.to_response(exc)[0] == status

@@ -6,8 +6,10 @@ import re
 
 from trainyard.runtime.serving.metrics import ServerMetrics
 
-SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
-                    r'[-+]?(\d+(\.\d*)?([eE][-+]?\d+)?|\+Inf|NaN)$')
+SAMPLE = re.compile(
+    r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
+    r"[-+]?(\d+(\.\d*)?([eE][-+]?\d+)?|\+Inf|NaN)$"
+)
 
 
 def parse(text: str) -> dict[str, float]:
@@ -45,8 +47,8 @@ def test_requests_latency_and_batches_are_exported():
     assert abs(s[f'{h}_sum{{{lbl},protocol="v2"}}'] - 0.0208) < 1e-9
     assert s[f'trainyard_serving_batch_rows_bucket{{{lbl},le="64.0"}}'] == 0
     assert s[f'trainyard_serving_batch_rows_bucket{{{lbl},le="128.0"}}'] == 1
-    assert s[f'trainyard_serving_batch_requests_sum{{{lbl}}}'] == 3
-    assert s[f'trainyard_serving_model_ready{{{lbl}}}'] == 1
+    assert s[f"trainyard_serving_batch_requests_sum{{{lbl}}}"] == 3
+    assert s[f"trainyard_serving_model_ready{{{lbl}}}"] == 1
 
 
 def test_every_family_has_help_and_type_once():

@@ -20,14 +20,31 @@ def tree(root, files: dict[str, str]):
 
 
 def test_ignore_rules_follow_gitignore(tmp_path):
-    tree(tmp_path, {
-        ".trainyardignore": "data/\n*.log\n!keep.log\n/build\nnotes/**/*.tmp\n",
-        "train.py": "", "keep.log": "", "run.log": "", "data/big.bin": "", "sub/data/x": "",
-        "build/out": "", "sub/build/out": "", "notes/a/b/c.tmp": "", "notes/a/ok.md": "",
-        ".git/HEAD": "", "pkg/__pycache__/m.pyc": "", ".trainyard/runs/x": "",
-    })
+    tree(
+        tmp_path,
+        {
+            ".trainyardignore": "data/\n*.log\n!keep.log\n/build\nnotes/**/*.tmp\n",
+            "train.py": "",
+            "keep.log": "",
+            "run.log": "",
+            "data/big.bin": "",
+            "sub/data/x": "",
+            "build/out": "",
+            "sub/build/out": "",
+            "notes/a/b/c.tmp": "",
+            "notes/a/ok.md": "",
+            ".git/HEAD": "",
+            "pkg/__pycache__/m.pyc": "",
+            ".trainyard/runs/x": "",
+        },
+    )
     assert snapshot.select_files(tmp_path) == [
-        ".trainyardignore", "keep.log", "notes/a/ok.md", "sub/build/out", "train.py"]
+        ".trainyardignore",
+        "keep.log",
+        "notes/a/ok.md",
+        "sub/build/out",
+        "train.py",
+    ]
 
 
 def test_gitignore_is_used_without_a_trainyardignore(tmp_path):
@@ -82,14 +99,17 @@ def evil_tarball(path, name=None, link=None, linktype=tarfile.SYMTYPE):
     return path
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"name": "../escape.txt"}, "outside the destination"),
-    ({"name": "/etc/evil.txt"}, "absolute path"),
-    ({"name": "a/../../escape.txt"}, "outside the destination"),
-    ({"link": "/etc/passwd"}, "absolute|outside"),
-    ({"link": "../../outside"}, "outside"),
-    ({"link": "../outside", "linktype": tarfile.LNKTYPE}, "outside"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"name": "../escape.txt"}, "outside the destination"),
+        ({"name": "/etc/evil.txt"}, "absolute path"),
+        ({"name": "a/../../escape.txt"}, "outside the destination"),
+        ({"link": "/etc/passwd"}, "absolute|outside"),
+        ({"link": "../../outside"}, "outside"),
+        ({"link": "../outside", "linktype": tarfile.LNKTYPE}, "outside"),
+    ],
+)
 def test_traversal_is_rejected_before_anything_is_written(tmp_path, kwargs, match):
     bad = evil_tarball(tmp_path / "bad.tar.gz", **kwargs)
     dest = tmp_path / "dest"

@@ -34,7 +34,7 @@ def test_digest_and_verify(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(data)
     md5 = hashlib.md5(data).hexdigest()
-    parts = [hashlib.md5(data[i:i + 5 * MiB]).digest() for i in range(0, len(data), 5 * MiB)]
+    parts = [hashlib.md5(data[i : i + 5 * MiB]).digest() for i in range(0, len(data), 5 * MiB)]
     multi = hashlib.md5(b"".join(parts)).hexdigest() + "-3"
     d = etag.digest_file(path, 5 * MiB, sha256=True)
     assert (d.md5, d.multipart, d.sha256) == (md5, multi, hashlib.sha256(data).hexdigest())
@@ -49,17 +49,20 @@ def test_digest_and_verify(tmp_path):
         etag.verify_file(path, len(data), "f" * 32 + "-3")
 
 
-@pytest.mark.parametrize("exc,transient", [
-    (s3_error("SlowDown"), True),
-    (s3_error("InternalError"), True),
-    (s3_error("NoSuchKey"), False),
-    (s3_error("AccessDenied"), False),
-    (urllib3.exceptions.ProtocolError("reset"), True),
-    (urllib3.exceptions.ReadTimeoutError(None, "/", "timed out"), True),
-    (ConnectionResetError(), True),
-    (retry.TransientError("short read"), True),
-    (ValueError("bug"), False),
-])
+@pytest.mark.parametrize(
+    "exc,transient",
+    [
+        (s3_error("SlowDown"), True),
+        (s3_error("InternalError"), True),
+        (s3_error("NoSuchKey"), False),
+        (s3_error("AccessDenied"), False),
+        (urllib3.exceptions.ProtocolError("reset"), True),
+        (urllib3.exceptions.ReadTimeoutError(None, "/", "timed out"), True),
+        (ConnectionResetError(), True),
+        (retry.TransientError("short read"), True),
+        (ValueError("bug"), False),
+    ],
+)
 def test_transient_classification(exc, transient):
     assert retry.is_transient(exc) is transient
 
@@ -96,14 +99,17 @@ def test_retries_back_off_then_give_up():
 def test_backoff_is_capped_exponential():
     delays = list(retry.backoff_delays(8, base=0.5, cap=3, rng=random.Random(0)))
     assert len(delays) == 7
-    assert all(0 <= d <= min(3, 0.5 * 2 ** n) for n, d in enumerate(delays))
+    assert all(0 <= d <= min(3, 0.5 * 2**n) for n, d in enumerate(delays))
 
 
-@pytest.mark.parametrize("key,prefix,rel", [
-    ("datasets/mnist/a.gz", "datasets/mnist/", "a.gz"),
-    ("datasets/mnist/sub/b.gz", "datasets/mnist/", "sub/b.gz"),
-    ("x", "", "x"),
-])
+@pytest.mark.parametrize(
+    "key,prefix,rel",
+    [
+        ("datasets/mnist/a.gz", "datasets/mnist/", "a.gz"),
+        ("datasets/mnist/sub/b.gz", "datasets/mnist/", "sub/b.gz"),
+        ("x", "", "x"),
+    ],
+)
 def test_relative_key(key, prefix, rel):
     assert relative_key(key, prefix) == rel
 

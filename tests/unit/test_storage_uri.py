@@ -9,13 +9,16 @@ from trainyard.storage.config import StoreConfig, StoreError
 from trainyard.storage.uri import FileUri, S3Uri, parse, parse_s3
 
 
-@pytest.mark.parametrize("text,bucket,key,is_prefix", [
-    ("s3://trainyard/datasets/mnist/", "trainyard", "datasets/mnist/", True),
-    ("s3://trainyard/datasets/mnist", "trainyard", "datasets/mnist", False),
-    ("s3://trainyard", "trainyard", "", True),
-    ("s3://trainyard/", "trainyard", "", True),
-    ("s3://my.bucket-1//a", "my.bucket-1", "a", False),
-])
+@pytest.mark.parametrize(
+    "text,bucket,key,is_prefix",
+    [
+        ("s3://trainyard/datasets/mnist/", "trainyard", "datasets/mnist/", True),
+        ("s3://trainyard/datasets/mnist", "trainyard", "datasets/mnist", False),
+        ("s3://trainyard", "trainyard", "", True),
+        ("s3://trainyard/", "trainyard", "", True),
+        ("s3://my.bucket-1//a", "my.bucket-1", "a", False),
+    ],
+)
 def test_parse_s3(text, bucket, key, is_prefix):
     uri = parse_s3(text)
     assert (uri.bucket, uri.key, uri.is_prefix) == (bucket, key, is_prefix)
@@ -59,42 +62,58 @@ def test_layout_keys():
     assert layout.model_prefix("ns", "sklearn-mnist", 3) == "models/ns/sklearn-mnist/3/"
 
 
-@pytest.mark.parametrize("call", [
-    lambda: layout.snapshot_key("abc"),
-    lambda: layout.run_prefix("ns", ".."),
-    lambda: layout.run_prefix("ns/x", "r"),
-    lambda: layout.model_prefix("ns", "m", 0),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: layout.snapshot_key("abc"),
+        lambda: layout.run_prefix("ns", ".."),
+        lambda: layout.run_prefix("ns/x", "r"),
+        lambda: layout.model_prefix("ns", "m", 0),
+    ],
+)
 def test_layout_rejects_unsafe_segments(call):
     with pytest.raises(ValueError):
         call()
 
 
 def test_store_config_from_env():
-    env = {"TRAINYARD_S3_ENDPOINT": "https://minio.example:9000", "TRAINYARD_S3_ACCESS_KEY": "a",
-           "TRAINYARD_S3_SECRET_KEY": "SECRETVALUE"}
+    env = {
+        "TRAINYARD_S3_ENDPOINT": "https://minio.example:9000",
+        "TRAINYARD_S3_ACCESS_KEY": "a",
+        "TRAINYARD_S3_SECRET_KEY": "SECRETVALUE",
+    }
     cfg = StoreConfig.from_env(env)
     assert (cfg.endpoint, cfg.secure, cfg.bucket, cfg.region) == ("minio.example:9000", True, "trainyard", None)
     assert "SECRETVALUE" not in repr(cfg)
-    cfg = StoreConfig.from_env({**env, "TRAINYARD_S3_SECURE": "false", "TRAINYARD_S3_BUCKET": "b",
-                                "TRAINYARD_S3_REGION": "eu"})
+    cfg = StoreConfig.from_env(
+        {**env, "TRAINYARD_S3_SECURE": "false", "TRAINYARD_S3_BUCKET": "b", "TRAINYARD_S3_REGION": "eu"}
+    )
     assert (cfg.secure, cfg.bucket, cfg.region, cfg.url) == (False, "b", "eu", "http://minio.example:9000")
 
 
 def test_store_config_errors_are_one_line():
-    with pytest.raises(StoreError, match="^object store not configured: set TRAINYARD_S3_ENDPOINT, "
-                                         "TRAINYARD_S3_ACCESS_KEY, TRAINYARD_S3_SECRET_KEY$"):
+    with pytest.raises(
+        StoreError,
+        match="^object store not configured: set TRAINYARD_S3_ENDPOINT, "
+        "TRAINYARD_S3_ACCESS_KEY, TRAINYARD_S3_SECRET_KEY$",
+    ):
         StoreConfig.from_env({})
     with pytest.raises(StoreError, match="must look like http://host:port"):
-        StoreConfig.from_env({"TRAINYARD_S3_ENDPOINT": "ftp://x", "TRAINYARD_S3_ACCESS_KEY": "a",
-                              "TRAINYARD_S3_SECRET_KEY": "s"})
+        StoreConfig.from_env(
+            {"TRAINYARD_S3_ENDPOINT": "ftp://x", "TRAINYARD_S3_ACCESS_KEY": "a", "TRAINYARD_S3_SECRET_KEY": "s"}
+        )
 
 
 def test_unreachable_store_is_one_line():
     from trainyard.local.processes import free_port
 
-    cfg = StoreConfig.from_env({"TRAINYARD_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-                                "TRAINYARD_S3_ACCESS_KEY": "a", "TRAINYARD_S3_SECRET_KEY": "s"})
+    cfg = StoreConfig.from_env(
+        {
+            "TRAINYARD_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+            "TRAINYARD_S3_ACCESS_KEY": "a",
+            "TRAINYARD_S3_SECRET_KEY": "s",
+        }
+    )
     with pytest.raises(StoreError) as err:
         cfg.check()
     assert str(err.value) == f"object store unreachable at {cfg.url}: connection refused"

@@ -23,7 +23,7 @@ def test_keys_added_while_waiting_are_reconciled_once():
         seen.append(key)
 
     q = WorkQueue(fn, workers=1)
-    q.add("block")                # occupies the only worker
+    q.add("block")  # occupies the only worker
     _until(lambda: q.pending() == 1 and not q._ready)
     for _ in range(50):
         q.add("a")
@@ -50,7 +50,7 @@ def test_a_key_is_never_reconciled_twice_at_once_and_runs_again_if_added_meanwhi
     q.add("k")
     assert started.wait(5)
     q.add("k")
-    q.add("k")                    # both while running: one more reconcile afterwards
+    q.add("k")  # both while running: one more reconcile afterwards
     release.set()
     _until(lambda: q.pending() == 0 and q.processed == 2)
     time.sleep(0.05)
@@ -71,7 +71,7 @@ def test_a_failing_key_is_retried_with_backoff_while_others_proceed():
     q.add("bad")
     q.add("good")
     _until(lambda: done.count("bad") == 1)
-    assert done[0] == "good"      # not held up by the failing key
+    assert done[0] == "good"  # not held up by the failing key
     assert len(attempts) == 3
     assert attempts[1] - attempts[0] >= 0.05 and attempts[2] - attempts[1] >= 0.1
 
@@ -94,7 +94,7 @@ def test_keys_run_in_the_context_they_were_added_from():
     var.set("first")
     q.add("a")
     _until(lambda: len(seen) == 1)
-    var.set("second")             # e.g. the operator restarted in the same process
+    var.set("second")  # e.g. the operator restarted in the same process
     q.add("a")
     _until(lambda: len(seen) == 2)
     assert seen == [("a", "first"), ("a", "second")]

@@ -8,11 +8,11 @@ nodes answers (ProviderError). Each is always present, True or False, with a nam
 from __future__ import annotations
 
 # ---- condition types ----------------------------------------------------------------------------
-READY = "Ready"                      # the provider answers and at least minNodes nodes are Ready
-SCALING_UP = "ScalingUp"             # nodes are being added (desired > current, or nodes not Ready yet)
-SCALING_DOWN = "ScalingDown"         # idle nodes are being removed
-AT_MAX_CAPACITY = "AtMaxCapacity"    # queued runs do not fit and the pool is at maxNodes
-PROVIDER_ERROR = "ProviderError"     # the provider failed to observe or scale the pool
+READY = "Ready"  # the provider answers and at least minNodes nodes are Ready
+SCALING_UP = "ScalingUp"  # nodes are being added (desired > current, or nodes not Ready yet)
+SCALING_DOWN = "ScalingDown"  # idle nodes are being removed
+AT_MAX_CAPACITY = "AtMaxCapacity"  # queued runs do not fit and the pool is at maxNodes
+PROVIDER_ERROR = "ProviderError"  # the provider failed to observe or scale the pool
 
 CONDITION_TYPES = (READY, SCALING_UP, SCALING_DOWN, AT_MAX_CAPACITY, PROVIDER_ERROR)
 
@@ -34,7 +34,7 @@ REASON_PROVIDER_HEALTHY = "ProviderHealthy"
 REASON_PROVIDER_FAILED = "ProviderFailed"
 
 # ---- well-known labels, taints and annotations ---------------------------------------------------
-LABEL_CLUSTER = "trainyard.dev/compute-cluster"          # on nodes a provider created for a cluster
+LABEL_CLUSTER = "trainyard.dev/compute-cluster"  # on nodes a provider created for a cluster
 LABEL_CLUSTER_NAMESPACE = "trainyard.dev/compute-namespace"
 LABEL_INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 SPOT_TAINT_KEY = "trainyard.dev/spot"

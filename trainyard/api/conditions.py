@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from collections.abc import Iterable
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 
 
 def now_rfc3339() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def rfc3339(t: float | None, timespec: str = "milliseconds") -> str | None:
     """Epoch seconds as RFC 3339 in UTC ("...Z"); None stays None."""
     if t is None:
         return None
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def parse_time(s: str | None) -> float | None:
@@ -26,12 +26,18 @@ def parse_time(s: str | None) -> float | None:
     return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
-def condition(type: str, status: str, reason: str, message: str = "", *, generation: int | None = None,
-              now: str | None = None) -> dict:
+def condition(
+    type: str, status: str, reason: str, message: str = "", *, generation: int | None = None, now: str | None = None
+) -> dict:
     if status not in (TRUE, FALSE, UNKNOWN):
         raise ValueError(f"condition status must be True, False or Unknown, not {status!r}")
-    cond = {"type": type, "status": status, "reason": reason, "message": message,
-            "lastTransitionTime": now or now_rfc3339()}
+    cond = {
+        "type": type,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": now or now_rfc3339(),
+    }
     if generation is not None:
         cond["observedGeneration"] = generation
     return cond
@@ -69,6 +75,9 @@ def set_condition(conditions: list[dict] | None, new: dict) -> list[dict]:
 
 
 def same_ignoring_time(a: list[dict] | None, b: list[dict] | None) -> bool:
-    strip = lambda cs: sorted(({k: v for k, v in c.items() if k != "lastTransitionTime"} for c in cs or ()),
-                              key=lambda c: c["type"])
+    def strip(cs):
+        return sorted(
+            ({k: v for k, v in c.items() if k != "lastTransitionTime"} for c in cs or ()), key=lambda c: c["type"]
+        )
+
     return strip(a) == strip(b)

@@ -17,8 +17,8 @@ REGISTERED = "Registered"
 READY = "Ready"
 
 # ---- Registered reasons -------------------------------------------------------------------------
-REASON_REGISTERED = "Registered"                    # a new version was recorded
-REASON_SOURCE_UNCHANGED = "SourceUnchanged"         # the source is an already recorded version
+REASON_REGISTERED = "Registered"  # a new version was recorded
+REASON_SOURCE_UNCHANGED = "SourceUnchanged"  # the source is an already recorded version
 # waiting: retried until they resolve
 REASON_RUN_NOT_FOUND = "SourceRunNotFound"
 REASON_RUN_NOT_COMPLETED = "SourceRunNotCompleted"
@@ -40,8 +40,8 @@ REASON_AVAILABLE = "Available"
 REASON_ROLLING_OUT = "RollingOut"
 REASON_NO_RUNTIME_IMAGE = "NoRuntimeImage"
 REASON_VERSION_NOT_REGISTERED = "TrafficVersionNotRegistered"
-REASON_NOT_SERVABLE = "NotServable"                 # framework Custom: no no-code server for it
-REASON_NOTHING_TO_SERVE = "NothingToServe"          # deployment asked for, no version registered yet
+REASON_NOT_SERVABLE = "NotServable"  # framework Custom: no no-code server for it
+REASON_NOTHING_TO_SERVE = "NothingToServe"  # deployment asked for, no version registered yet
 
 DEPLOY_FAILED_REASONS = frozenset({REASON_NO_RUNTIME_IMAGE, REASON_VERSION_NOT_REGISTERED, REASON_NOT_SERVABLE})
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from trainyard.api import conditions as cond
 
 # ---- condition types ----------------------------------------------------------------------------
-ACCEPTED = "Accepted"        # the operator has seen the run and resolved its ComputeCluster
-QUEUED = "Queued"            # waiting for capacity (or for Kueue's admission)
-PREPARING = "Preparing"      # the pod stages code and inputs
-RUNNING = "Running"          # the script runs
-FINALIZING = "Finalizing"    # the script ended; outputs are being collected
-SUCCEEDED = "Succeeded"      # terminal
-FAILED = "Failed"            # terminal
-CANCELED = "Canceled"        # terminal
+ACCEPTED = "Accepted"  # the operator has seen the run and resolved its ComputeCluster
+QUEUED = "Queued"  # waiting for capacity (or for Kueue's admission)
+PREPARING = "Preparing"  # the pod stages code and inputs
+RUNNING = "Running"  # the script runs
+FINALIZING = "Finalizing"  # the script ended; outputs are being collected
+SUCCEEDED = "Succeeded"  # terminal
+FAILED = "Failed"  # terminal
+CANCELED = "Canceled"  # terminal
 
 TERMINAL = (SUCCEEDED, FAILED, CANCELED)
 

@@ -23,8 +23,10 @@ def _client():
             kubernetes.config.load_incluster_config()
         except Exception:
             where = os.environ.get("KUBECONFIG", "~/.kube/config")
-            raise CliError(f"no cluster configured: no usable kubeconfig at {where} "
-                           "(start one with `trainyard local up`, or set KUBECONFIG)") from None
+            raise CliError(
+                f"no cluster configured: no usable kubeconfig at {where} "
+                "(start one with `trainyard local up`, or set KUBECONFIG)"
+            ) from None
     return kubernetes.client.ApiClient()
 
 
@@ -53,8 +55,9 @@ def _call(fn, *args, what: str = "", **kwargs):
         raise CliError(f"the Kubernetes API answered {exc.status} {exc.reason}: {body}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         host = _client().configuration.host
-        raise CliError(f"cannot reach the Kubernetes API at {host} (is the cluster running?): "
-                       f"{type(exc).__name__}") from None
+        raise CliError(
+            f"cannot reach the Kubernetes API at {host} (is the cluster running?): {type(exc).__name__}"
+        ) from None
 
 
 def custom():
@@ -70,25 +73,52 @@ def core():
 
 
 def get_run(namespace: str, name: str) -> dict:
-    return _call(custom().get_namespaced_custom_object, GROUP, VERSION, namespace, PLURALS[TRAINING_RUN], name,
-                 what=f"TrainingRun {name!r} in namespace {namespace!r} (list them with `trainyard runs`)")
+    return _call(
+        custom().get_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        PLURALS[TRAINING_RUN],
+        name,
+        what=f"TrainingRun {name!r} in namespace {namespace!r} (list them with `trainyard runs`)",
+    )
 
 
 def list_runs(namespace: str, label_selector: str = "") -> list[dict]:
-    res = _call(custom().list_namespaced_custom_object, GROUP, VERSION, namespace, PLURALS[TRAINING_RUN],
-                label_selector=label_selector)
+    res = _call(
+        custom().list_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        PLURALS[TRAINING_RUN],
+        label_selector=label_selector,
+    )
     return res["items"]
 
 
 def create_run(body: dict) -> dict:
     ns = body["metadata"]["namespace"]
-    return _call(custom().create_namespaced_custom_object, GROUP, VERSION, ns, PLURALS[TRAINING_RUN], body,
-                 what=f"namespace {ns!r}")
+    return _call(
+        custom().create_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        ns,
+        PLURALS[TRAINING_RUN],
+        body,
+        what=f"namespace {ns!r}",
+    )
 
 
 def get_compute(namespace: str, name: str) -> dict:
-    return _call(custom().get_namespaced_custom_object, GROUP, VERSION, namespace, PLURALS["ComputeCluster"],
-                 name, what=f"ComputeCluster {name!r} in namespace {namespace!r} (see `kubectl get cc`)")
+    return _call(
+        custom().get_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        PLURALS["ComputeCluster"],
+        name,
+        what=f"ComputeCluster {name!r} in namespace {namespace!r} (see `kubectl get cc`)",
+    )
 
 
 def run_pods(namespace: str, run: str) -> list[dict]:

@@ -10,16 +10,20 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     local = sub.add_parser("local", help="a throwaway local cluster built from upstream sources")
-    local.add_argument("--dir", type=Path, default=None,
-                       help="state directory (default ~/.local/state/trainyard/local/default)")
+    local.add_argument(
+        "--dir", type=Path, default=None, help="state directory (default ~/.local/state/trainyard/local/default)"
+    )
     cmds = local.add_subparsers(dest="local_command", metavar="SUBCOMMAND", required=True)
 
     up = cmds.add_parser("up", help="build (once) and start etcd, the control plane, KWOK and MinIO")
     up.add_argument("--nodes", type=int, default=2, help="simulated (KWOK) nodes to create (default 2)")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each component")
-    up.add_argument("--real-node", action="store_true",
-                    help="also start a real node (containerd, kubelet, kube-proxy, CoreDNS) with images built "
-                         "locally; needs root and scripts/install-node-deps")
+    up.add_argument(
+        "--real-node",
+        action="store_true",
+        help="also start a real node (containerd, kubelet, kube-proxy, CoreDNS) with images built "
+        "locally; needs root and scripts/install-node-deps",
+    )
     up.set_defaults(func=_up)
 
     cmds.add_parser("down", help="stop every process `up` started").set_defaults(func=_down)

@@ -11,8 +11,11 @@ from trainyard.cli import clusters_cmd, local_cmd, models_cmd, operator_cmd, run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trainyard", description="The Azure Machine Learning workflow on "
-                                     "Kubernetes: submit runs, watch them, fetch their outputs, serve models.")
+    parser = argparse.ArgumentParser(
+        prog="trainyard",
+        description="The Azure Machine Learning workflow on "
+        "Kubernetes: submit runs, watch them, fetch their outputs, serve models.",
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     local_cmd.register(sub)
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     passthrough: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
-        argv, passthrough = argv[:cut], argv[cut + 1:]
+        argv, passthrough = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
     if passthrough:
         if not hasattr(args, "script_args"):

@@ -44,9 +44,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=models_cmd)
 
 
-def model_body(name: str, namespace: str, run: str, path: str, *, framework: str = "ScikitLearn",
-               framework_version: str | None = None, cpu: str | None = None, memory: str | None = None,
-               description: str | None = None, tags: dict[str, str] | None = None) -> dict:
+def model_body(
+    name: str,
+    namespace: str,
+    run: str,
+    path: str,
+    *,
+    framework: str = "ScikitLearn",
+    framework_version: str | None = None,
+    cpu: str | None = None,
+    memory: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> dict:
     """The RegisteredModel `register` creates (pure)."""
     spec: dict = {"source": {"trainingRun": {"name": run, "path": path}}, "framework": framework}
     if framework_version:
@@ -58,8 +68,12 @@ def model_body(name: str, namespace: str, run: str, path: str, *, framework: str
         spec["description"] = description
     if tags:
         spec["tags"] = dict(tags)
-    return {"apiVersion": API_VERSION, "kind": REGISTERED_MODEL,
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": REGISTERED_MODEL,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def parse_tags(items: list[str]) -> dict[str, str]:
@@ -77,8 +91,13 @@ def _api(method: str, *args, what: str = ""):
 
 
 def get_model(namespace: str, name: str) -> dict:
-    return _api("get_namespaced_custom_object", namespace, PLURALS[REGISTERED_MODEL], name,
-                what=f"RegisteredModel {name!r} in namespace {namespace!r} (list them with `trainyard models`)")
+    return _api(
+        "get_namespaced_custom_object",
+        namespace,
+        PLURALS[REGISTERED_MODEL],
+        name,
+        what=f"RegisteredModel {name!r} in namespace {namespace!r} (list them with `trainyard models`)",
+    )
 
 
 def apply_model(body: dict) -> dict:
@@ -91,8 +110,9 @@ def apply_model(body: dict) -> dict:
     except ApiException as exc:
         if exc.status != 409:
             detail = exc.body if isinstance(exc.body, str) else ""
-            raise CliError(f"cannot create RegisteredModel {name!r} in namespace {ns!r}: {exc.status} "
-                           f"{exc.reason} {detail[:300]}") from None
+            raise CliError(
+                f"cannot create RegisteredModel {name!r} in namespace {ns!r}: {exc.status} {exc.reason} {detail[:300]}"
+            ) from None
     return _api("patch_namespaced_custom_object", ns, PLURALS[REGISTERED_MODEL], name, {"spec": body["spec"]})
 
 
@@ -104,8 +124,10 @@ def register_outcome(model: dict) -> tuple[str, str] | None:
         return None
     if reg["status"] == cond.TRUE:
         v = next(v for v in st["versions"] if v["version"] == st["version"])
-        return "ok", (f"{model['metadata']['name']} version {v['version']} ({v.get('framework')} "
-                      f"{v.get('frameworkVersion') or ''}) {v['uri']} sha256 {v['sha256']}")
+        return "ok", (
+            f"{model['metadata']['name']} version {v['version']} ({v.get('framework')} "
+            f"{v.get('frameworkVersion') or ''}) {v['uri']} sha256 {v['sha256']}"
+        )
     if reg["reason"] in rm.WAITING_REASONS:
         return None
     return "failed", f"{reg['reason']}: {reg['message']}"
@@ -114,9 +136,18 @@ def register_outcome(model: dict) -> tuple[str, str] | None:
 def register_cmd(args) -> int:
     ns = args.namespace or kube.default_namespace()
     kube.get_run(ns, args.run)  # one clear line if the run does not exist
-    body = model_body(args.name, ns, args.run, args.path, framework=args.framework,
-                      framework_version=args.framework_version, cpu=args.cpu, memory=args.memory,
-                      description=args.description, tags=parse_tags(args.tag))
+    body = model_body(
+        args.name,
+        ns,
+        args.run,
+        args.path,
+        framework=args.framework,
+        framework_version=args.framework_version,
+        cpu=args.cpu,
+        memory=args.memory,
+        description=args.description,
+        tags=parse_tags(args.tag),
+    )
     model = apply_model(body)
     if not args.wait:
         print(f"registeredmodel/{args.name} applied; `trainyard models {args.name}` shows its versions")
@@ -129,7 +160,9 @@ def register_cmd(args) -> int:
             return 0 if outcome[0] == "ok" else 1
         if time.monotonic() > deadline:
             st = model.get("status") or {}
-            raise CliError(f"timed out after {args.timeout:.0f}s: {st.get('message') or 'the operator has not answered'}")
+            raise CliError(
+                f"timed out after {args.timeout:.0f}s: {st.get('message') or 'the operator has not answered'}"
+            )
         time.sleep(1.0)
         model = get_model(ns, args.name)
 
@@ -147,9 +180,16 @@ def models_cmd(args) -> int:
     if args.output == "json":
         print(json.dumps([{"name": m["metadata"]["name"], **(m.get("status") or {})} for m in items], indent=2))
         return 0
-    rows = [(m["metadata"]["name"], m["spec"].get("framework", ""), str((m.get("status") or {}).get("version", "")),
-             (m.get("status") or {}).get("phase", ""), (m.get("status") or {}).get("endpoint", ""))
-            for m in items]
+    rows = [
+        (
+            m["metadata"]["name"],
+            m["spec"].get("framework", ""),
+            str((m.get("status") or {}).get("version", "")),
+            (m.get("status") or {}).get("phase", ""),
+            (m.get("status") or {}).get("endpoint", ""),
+        )
+        for m in items
+    ]
     print(table(("NAME", "FRAMEWORK", "VERSION", "PHASE", "ENDPOINT"), rows))
     return 0
 
@@ -157,22 +197,36 @@ def models_cmd(args) -> int:
 def describe(model: dict) -> str:
     """One model: its versions with lineage, then its conditions (pure)."""
     st = model.get("status") or {}
-    lines = [f"{model['metadata']['name']}: {st.get('phase', 'Pending')}"
-             + (f", version {st['version']}" if st.get("version") else "")
-             + (f", {st['endpoint']}" if st.get("endpoint") else "")]
+    lines = [
+        f"{model['metadata']['name']}: {st.get('phase', 'Pending')}"
+        + (f", version {st['version']}" if st.get("version") else "")
+        + (f", {st['endpoint']}" if st.get("endpoint") else "")
+    ]
     rows = []
     for v in st.get("versions") or ():
         metrics = ", ".join(f"{k}={v['metrics'][k]:g}" for k in sorted(v.get("metrics") or {}))
         mark = "*" if v["version"] == st.get("version") else " "
-        rows.append((f"{mark}{v['version']}", v.get("run") or v.get("sourceUri", ""), v.get("experiment", ""),
-                     f"{v.get('framework', '')} {v.get('frameworkVersion', '')}".strip(), str(v.get("size", "")),
-                     v.get("sha256", "")[:12], v.get("registeredAt", ""), metrics))
+        rows.append(
+            (
+                f"{mark}{v['version']}",
+                v.get("run") or v.get("sourceUri", ""),
+                v.get("experiment", ""),
+                f"{v.get('framework', '')} {v.get('frameworkVersion', '')}".strip(),
+                str(v.get("size", "")),
+                v.get("sha256", "")[:12],
+                v.get("registeredAt", ""),
+                metrics,
+            )
+        )
     if rows:
-        lines.append(table(("VERSION", "SOURCE", "EXPERIMENT", "FRAMEWORK", "SIZE", "SHA256", "REGISTERED",
-                            "METRICS"), rows))
+        lines.append(
+            table(("VERSION", "SOURCE", "EXPERIMENT", "FRAMEWORK", "SIZE", "SHA256", "REGISTERED", "METRICS"), rows)
+        )
     for t in st.get("traffic") or ():
-        lines.append(f"traffic: version {t['version']}: {t.get('percent', '?')}% asked, {t['replicas']} ready "
-                     f"replica(s), {t['effectivePercent']}% of endpoints")
+        lines.append(
+            f"traffic: version {t['version']}: {t.get('percent', '?')}% asked, {t['replicas']} ready "
+            f"replica(s), {t['effectivePercent']}% of endpoints"
+        )
     for c in st.get("conditions") or ():
         lines.append(f"{c['type']}={c['status']} {c['reason']}: {c['message']}")
     return "\n".join(lines)
@@ -180,4 +234,6 @@ def describe(model: dict) -> str:
 
 def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in [header, *rows]
+    )

@@ -19,7 +19,7 @@ class SpecError(ValueError):
 def run_name(experiment: str, now: dt.datetime | None = None, suffix: str | None = None) -> str:
     """`<experiment>-<yymmdd-hhmmss>-<4 hex>`, DNS-safe, at most 53 characters (like Azure ML's
     `<experiment>_<timestamp>_<id>` run ids)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     suffix = suffix or secrets.token_hex(2)
     stamp = now.strftime("%y%m%d-%H%M%S")
     base = _NAME_UNSAFE.sub("-", experiment.lower()).strip("-")[: 53 - len(stamp) - len(suffix) - 2].rstrip("-")
@@ -34,8 +34,10 @@ def parse_inputs(values: list[str] | None) -> list[dict]:
         if not sep or not uri:
             raise SpecError(f"--input {raw!r}: expected NAME=s3://bucket/prefix")
         if not _INPUT_NAME.match(name):
-            raise SpecError(f"--input {raw!r}: the name must be lower-case letters, digits and '_', "
-                            "starting with a letter (it becomes TRAINYARD_INPUT_<NAME>)")
+            raise SpecError(
+                f"--input {raw!r}: the name must be lower-case letters, digits and '_', "
+                "starting with a letter (it becomes TRAINYARD_INPUT_<NAME>)"
+            )
         mode = "download"
         for m in ("download", "mount"):
             if uri.endswith(":" + m):
@@ -49,10 +51,24 @@ def parse_inputs(values: list[str] | None) -> list[dict]:
     return inputs
 
 
-def training_run(*, name: str, namespace: str, experiment: str, compute: str, source: dict, entry_script: str,
-                 args: list[str], inputs: list[dict], pip: list[str] | None = None, image: str | None = None,
-                 cpu: str | None = None, memory: str | None = None, max_retries: int | None = None,
-                 timeout: int | None = None, primary_metric: str | None = None) -> dict:
+def training_run(
+    *,
+    name: str,
+    namespace: str,
+    experiment: str,
+    compute: str,
+    source: dict,
+    entry_script: str,
+    args: list[str],
+    inputs: list[dict],
+    pip: list[str] | None = None,
+    image: str | None = None,
+    cpu: str | None = None,
+    memory: str | None = None,
+    max_retries: int | None = None,
+    timeout: int | None = None,
+    primary_metric: str | None = None,
+) -> dict:
     spec: dict = {"experiment": experiment, "compute": compute, "source": source, "entryScript": entry_script}
     if args:
         spec["args"] = list(args)
@@ -70,9 +86,12 @@ def training_run(*, name: str, namespace: str, experiment: str, compute: str, so
         spec["timeoutSeconds"] = timeout
     if primary_metric:
         spec["primaryMetric"] = primary_metric
-    return {"apiVersion": API_VERSION, "kind": TRAINING_RUN,
-            "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_EXPERIMENT: experiment}},
-            "spec": spec}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": TRAINING_RUN,
+        "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_EXPERIMENT: experiment}},
+        "spec": spec,
+    }
 
 
 def exit_code_for(phase: str | None) -> int:

@@ -17,8 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     def ns_arg(p):
         p.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig's)")
 
-    s = sub.add_parser("submit", help="snapshot DIR to the object store and submit it as a TrainingRun",
-                       description="Everything after `--` is passed to the script.")
+    s = sub.add_parser(
+        "submit",
+        help="snapshot DIR to the object store and submit it as a TrainingRun",
+        description="Everything after `--` is passed to the script.",
+    )
     s.add_argument("dir", type=Path, help="source directory (honours .trainyardignore)")
     s.add_argument("--script", required=True, help="entry script, relative to DIR")
     s.add_argument("--compute", required=True, help="ComputeCluster to run on")
@@ -42,9 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     ns_arg(r)
     r.set_defaults(func=runs)
 
-    for name, fn, helptext in (("metrics", metrics, "a run's metrics (latest values; --history for all)"),
-                               ("files", files, "a run's output files (path, size, sha256)"),
-                               ("wait", wait, "wait for a run to end; exit status 0 Completed, 1 Failed, 2 Canceled")):
+    for name, fn, helptext in (
+        ("metrics", metrics, "a run's metrics (latest values; --history for all)"),
+        ("files", files, "a run's output files (path, size, sha256)"),
+        ("wait", wait, "wait for a run to end; exit status 0 Completed, 1 Failed, 2 Canceled"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("run")
         ns_arg(p)
@@ -123,11 +128,23 @@ def submit(args) -> int:
         uri, uploaded = snapshot.upload(client, cfg.bucket, args.dir, progress=_Progress())
         print(f"snapshot {uri} ({'uploaded' if uploaded else 'unchanged, reused'})", file=sys.stderr)
         source = {"snapshot": str(uri)}
-    body = run_spec.training_run(name=name, namespace=ns, experiment=args.experiment, compute=args.compute,
-                                 source=source, entry_script=args.script, args=script_args, inputs=inputs,
-                                 pip=args.pip, image=args.image, cpu=args.cpu, memory=args.memory,
-                                 max_retries=args.max_retries, timeout=args.timeout,
-                                 primary_metric=args.primary_metric)
+    body = run_spec.training_run(
+        name=name,
+        namespace=ns,
+        experiment=args.experiment,
+        compute=args.compute,
+        source=source,
+        entry_script=args.script,
+        args=script_args,
+        inputs=inputs,
+        pip=args.pip,
+        image=args.image,
+        cpu=args.cpu,
+        memory=args.memory,
+        max_retries=args.max_retries,
+        timeout=args.timeout,
+        primary_metric=args.primary_metric,
+    )
     if args.dry_run:
         import yaml
 
@@ -147,8 +164,10 @@ def runs(args) -> int:
     print(f"{'NAME':40} {'EXPERIMENT':16} {'COMPUTE':14} {'PHASE':11} {'METRIC':22} {'STARTED'}")
     for r in sorted(items, key=lambda r: r["metadata"]["creationTimestamp"]):
         st = r.get("status") or {}
-        print(f"{r['metadata']['name']:40} {r['spec'].get('experiment', ''):16} {r['spec']['compute']:14} "
-              f"{st.get('phase', '-'):11} {st.get('primaryMetric', '-'):22} {st.get('startTime', '-')}")
+        print(
+            f"{r['metadata']['name']:40} {r['spec'].get('experiment', ''):16} {r['spec']['compute']:14} "
+            f"{st.get('phase', '-'):11} {st.get('primaryMetric', '-'):22} {st.get('startTime', '-')}"
+        )
     return 0
 
 
@@ -212,8 +231,10 @@ def wait(args) -> int:
         st = kube.get_run(ns, args.run).get("status") or {}
         phase = st.get("phase")
         if phase != last:
-            print(f"{args.run}: {phase or 'Queued'}" + (f" — {st['message']}" if st.get("message") else ""),
-                  file=sys.stderr)
+            print(
+                f"{args.run}: {phase or 'Queued'}" + (f" — {st['message']}" if st.get("message") else ""),
+                file=sys.stderr,
+            )
             last = phase
         if phase in ("Completed", "Failed", "Canceled"):
             return run_spec.exit_code_for(phase)
@@ -265,7 +286,7 @@ def download(args) -> int:
     target = args.output_dir or Path(args.run)
     count = 0
     for obj in client.list_objects(cfg.bucket, prefix=prefix, recursive=True):
-        rel = obj.object_name[len(layout.run_prefix(ns, args.run)):]
+        rel = obj.object_name[len(layout.run_prefix(ns, args.run)) :]
         dest = target / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         client.fget_object(cfg.bucket, obj.object_name, str(dest))

@@ -12,8 +12,9 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     from trainyard.runtime.serving.config import add_arguments
 
-    p = sub.add_parser("serve", help="serve a scikit-learn model over HTTP (Azure ML /score, "
-                                     "KServe V1, Open Inference Protocol V2)")
+    p = sub.add_parser(
+        "serve", help="serve a scikit-learn model over HTTP (Azure ML /score, KServe V1, Open Inference Protocol V2)"
+    )
     add_arguments(p)
     p.set_defaults(func=_serve)
 

@@ -97,14 +97,17 @@ def chart_images(out: TextIO | None = None) -> dict[str, tuple[str, Path]]:
 
 def chart_values(refs: dict[str, str]) -> dict:
     """The `helm install` values that point the chart at these locally built images (pure)."""
+
     def split(ref: str) -> dict:
         repo, tag = ref.rsplit(":", 1)
         return {"repository": repo, "tag": tag, "pullPolicy": "Never"}
 
     major_minor = refs["runtime"].rsplit("sklearn-", 1)[1]
-    return {"operator": {"image": split(refs["operator"])},
-            "runtime": {"image": split(refs["runtime"]), "servingImages": {major_minor: refs["runtime"]}},
-            "objectStore": {"minio": {"image": split(refs["minio"])}}}
+    return {
+        "operator": {"image": split(refs["operator"])},
+        "runtime": {"image": split(refs["runtime"]), "servingImages": {major_minor: refs["runtime"]}},
+        "objectStore": {"minio": {"image": split(refs["minio"])}},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from trainyard.local.versions import ALL_BUILDS, GoBuild, build_for_binary
 
@@ -84,8 +85,14 @@ def staging_replaces(module_dir: Path, version: str) -> dict[str, str]:
 
 
 def wrapper_go_mod(build: GoBuild, go_version: str, replaces: dict[str, str]) -> str:
-    lines = [f"module trainyard.local/build/{build.name}", "", f"go {go_version}", "",
-             f"require {build.module} {build.version}", ""]
+    lines = [
+        f"module trainyard.local/build/{build.name}",
+        "",
+        f"go {go_version}",
+        "",
+        f"require {build.module} {build.version}",
+        "",
+    ]
     if replaces:
         lines.append("replace (")
         lines += [f"\t{mod} => {mod} {ver}" for mod, ver in sorted(replaces.items())]
@@ -149,16 +156,18 @@ def ensure_built(build: GoBuild, *, out: TextIO | None = None) -> Path:
         _go(["mod", "tidy"], work, env)
         pkgs = sorted(set(build.binaries.values()))
         # `go build -v` names each package it compiles; the standard library is usually cached.
-        deps = set(_go(["list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", *pkgs],
-                       work, env).split())
+        deps = set(_go(["list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", *pkgs], work, env).split())
         show = _progress_printer(build, len(deps), out)
         staging = Path(tmp) / "out"
         staging.mkdir()
         # Compile all binaries in one `go build` when each is named after its package's last
         # element (shared packages compiled once); else one build each, sharing the go cache.
         same_names = all(pkg.rsplit("/", 1)[-1] == name for name, pkg in build.binaries.items())
-        commands = ([["-o", str(staging) + "/", *pkgs]] if same_names and len(pkgs) > 1
-                    else [["-o", str(staging / name), pkg] for name, pkg in build.binaries.items()])
+        commands = (
+            [["-o", str(staging) + "/", *pkgs]]
+            if same_names and len(pkgs) > 1
+            else [["-o", str(staging / name), pkg] for name, pkg in build.binaries.items()]
+        )
         done = 0
         for cmd in commands:
             argv = [shutil.which("go") or "go", "build", "-v", "-trimpath", "-ldflags", build.ldflags, *cmd]

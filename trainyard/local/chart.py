@@ -37,21 +37,34 @@ def merge(base: dict, extra: dict) -> dict:
 
 def local_values(image_values: dict, state_dir: Path) -> dict:
     """Values for the local real node (see the module doc)."""
-    return merge(image_values, {
-        "runtime": {"nodeCachePath": str(state_dir / "node" / "cache")},
-        "objectStore": {"minio": {"persistence": {"type": "hostPath", "size": "10Gi",
-                                                  "hostPath": str(state_dir / "minio-data")},
-                                  # One small machine: leave CPU for training and serving.
-                                  "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}}}},
-        "operator": {"resources": {"requests": {"cpu": "50m", "memory": "192Mi"}}},
-    })
+    return merge(
+        image_values,
+        {
+            "runtime": {"nodeCachePath": str(state_dir / "node" / "cache")},
+            "objectStore": {
+                "minio": {
+                    "persistence": {"type": "hostPath", "size": "10Gi", "hostPath": str(state_dir / "minio-data")},
+                    # One small machine: leave CPU for training and serving.
+                    "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
+                }
+            },
+            "operator": {"resources": {"requests": {"cpu": "50m", "memory": "192Mi"}}},
+        },
+    )
 
 
 def kind_values(image_values: dict) -> dict:
-    return merge(image_values, {
-        "objectStore": {"minio": {"persistence": {"type": "pvc", "storageClass": "standard"},
-                                  "service": {"type": "NodePort", "nodePort": 30900}}},
-    })
+    return merge(
+        image_values,
+        {
+            "objectStore": {
+                "minio": {
+                    "persistence": {"type": "pvc", "storageClass": "standard"},
+                    "service": {"type": "NodePort", "nodePort": 30900},
+                }
+            },
+        },
+    )
 
 
 @dataclasses.dataclass
@@ -62,8 +75,9 @@ class Helm:
     namespace: str = NAMESPACE
     release: str = RELEASE
 
-    def _run(self, argv: list[str], *, what: str, timeout: float = 900,
-             input: str | None = None) -> subprocess.CompletedProcess:
+    def _run(
+        self, argv: list[str], *, what: str, timeout: float = 900, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input)
         if proc.returncode != 0:
             raise ChartError(f"{what} failed:\n{(proc.stderr or proc.stdout)[-3000:]}")
@@ -94,30 +108,57 @@ class Helm:
         with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="trainyard-values-") as fh:
             json.dump(values, fh)
             fh.flush()
-            proc = self._run(self.helm_cmd("upgrade", "--install", self.release, str(CHART), "--create-namespace",
-                                           "-f", fh.name, "--wait", f"--timeout={timeout_s}s"),
-                             what="helm upgrade --install", timeout=timeout_s + 60)
+            proc = self._run(
+                self.helm_cmd(
+                    "upgrade",
+                    "--install",
+                    self.release,
+                    str(CHART),
+                    "--create-namespace",
+                    "-f",
+                    fh.name,
+                    "--wait",
+                    f"--timeout={timeout_s}s",
+                ),
+                what="helm upgrade --install",
+                timeout=timeout_s + 60,
+            )
         return proc.stdout
 
     def uninstall(self, *, timeout_s: int = 300) -> None:
-        self._run(self.helm_cmd("uninstall", self.release, "--wait", f"--timeout={timeout_s}s"),
-                  what="helm uninstall", timeout=timeout_s + 60)
+        self._run(
+            self.helm_cmd("uninstall", self.release, "--wait", f"--timeout={timeout_s}s"),
+            what="helm uninstall",
+            timeout=timeout_s + 60,
+        )
 
     def status(self) -> dict:
         return json.loads(self._run(self.helm_cmd("status", self.release, "-o", "json"), what="helm status").stdout)
 
     def store_credentials(self) -> tuple[str, str]:
         """(access key, secret key) of the chart's MinIO."""
-        out = self._run(self.kubectl_cmd("get", "secret", f"{self.release}-store", "-n", self.namespace,
-                                         "-o", "json"), what="reading the store Secret").stdout
+        out = self._run(
+            self.kubectl_cmd("get", "secret", f"{self.release}-store", "-n", self.namespace, "-o", "json"),
+            what="reading the store Secret",
+        ).stdout
         import base64
 
         data = json.loads(out)["data"]
         return base64.b64decode(data["accessKey"]).decode(), base64.b64decode(data["secretKey"]).decode()
 
     def wait_operator_ready(self, timeout: float = 300) -> None:
-        self._run(self.kubectl_cmd("rollout", "status", f"deploy/{self.release}-operator", "-n", self.namespace,
-                                   f"--timeout={int(timeout)}s"), what="operator rollout", timeout=timeout + 30)
+        self._run(
+            self.kubectl_cmd(
+                "rollout",
+                "status",
+                f"deploy/{self.release}-operator",
+                "-n",
+                self.namespace,
+                f"--timeout={int(timeout)}s",
+            ),
+            what="operator rollout",
+            timeout=timeout + 30,
+        )
 
 
 class PortForward:
@@ -128,9 +169,20 @@ class PortForward:
         from trainyard.local.processes import free_port
 
         self.port = free_port()
-        self.proc = subprocess.Popen([*kubectl_cmd, "port-forward", "-n", namespace, "--address=127.0.0.1",
-                                      target, f"{self.port}:{remote_port}"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [
+                *kubectl_cmd,
+                "port-forward",
+                "-n",
+                namespace,
+                "--address=127.0.0.1",
+                target,
+                f"{self.port}:{remote_port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         from trainyard.local.processes import port_listening
 
@@ -154,7 +206,7 @@ class PortForward:
                 self.proc.kill()
                 self.proc.wait()
 
-    def __enter__(self) -> "PortForward":
+    def __enter__(self) -> PortForward:
         return self
 
     def __exit__(self, *exc) -> None:

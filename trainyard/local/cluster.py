@@ -23,8 +23,18 @@ import yaml
 from trainyard.local import pki as pkimod
 from trainyard.local.build import binary_path, ensure_all
 from trainyard.local.objectstore import BUCKET, minio_argv, minio_env
-from trainyard.local.processes import (StartError, alive, client_tls, free_port, http_ok, insecure_tls,
-                                       port_listening, spawn, stop, wait_until)
+from trainyard.local.processes import (
+    StartError,
+    alive,
+    client_tls,
+    free_port,
+    http_ok,
+    insecure_tls,
+    port_listening,
+    spawn,
+    stop,
+    wait_until,
+)
 from trainyard.local.versions import CONTROL_PLANE_BUILDS
 
 STATE_FILE = "state.json"
@@ -78,7 +88,7 @@ class ClusterState:
         (self.dir / STATE_FILE).write_text(json.dumps(data, indent=2))
 
     @classmethod
-    def load(cls, dir: Path) -> "ClusterState":
+    def load(cls, dir: Path) -> ClusterState:
         data = json.loads((dir / STATE_FILE).read_text())
         data["dir"] = Path(data["dir"])
         return cls(**data)
@@ -97,17 +107,18 @@ def kubeconfig_dict(server: str, pki: pkimod.Pki, user: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "trainyard-local",
-                      "cluster": {"server": server, "certificate-authority": str(pki.ca)}}],
-        "users": [{"name": user, "user": {"client-certificate": str(pki.cert(user)),
-                                          "client-key": str(pki.key(user))}}],
+        "clusters": [{"name": "trainyard-local", "cluster": {"server": server, "certificate-authority": str(pki.ca)}}],
+        "users": [
+            {"name": user, "user": {"client-certificate": str(pki.cert(user)), "client-key": str(pki.key(user))}}
+        ],
         "contexts": [{"name": "trainyard-local", "context": {"cluster": "trainyard-local", "user": user}}],
         "current-context": "trainyard-local",
     }
 
 
-def kwok_node(name: str, *, cpu: str = "32", memory: str = "256Gi", pods: str = "110",
-              labels: dict[str, str] | None = None) -> dict:
+def kwok_node(
+    name: str, *, cpu: str = "32", memory: str = "256Gi", pods: str = "110", labels: dict[str, str] | None = None
+) -> dict:
     """A simulated node that the KWOK controller keeps Ready."""
     return {
         "apiVersion": "v1",
@@ -115,12 +126,19 @@ def kwok_node(name: str, *, cpu: str = "32", memory: str = "256Gi", pods: str = 
         "metadata": {
             "name": name,
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                       **KWOK_NODE_LABELS, **(labels or {})},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                **KWOK_NODE_LABELS,
+                **(labels or {}),
+            },
         },
         "spec": {"taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]},
-        "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": pods},
-                   "capacity": {"cpu": cpu, "memory": memory, "pods": pods}},
+        "status": {
+            "allocatable": {"cpu": cpu, "memory": memory, "pods": pods},
+            "capacity": {"cpu": cpu, "memory": memory, "pods": pods},
+        },
     }
 
 
@@ -161,12 +179,18 @@ class LocalCluster:
         st = self.state()
         if st is None:
             raise StartError(f"no local cluster in {self.dir}")
-        return subprocess.run([st.binaries["kubectl"], "--kubeconfig", str(st.kubeconfig), *args],
-                              input=input, capture_output=True, text=True, check=check)
+        return subprocess.run(
+            [st.binaries["kubectl"], "--kubeconfig", str(st.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
 
     # ---- up ----------------------------------------------------------------------------------
-    def up(self, *, nodes: int = 2, timeout: float = 120.0, real_node: bool = False,
-           owner: int | None = None) -> ClusterState:
+    def up(
+        self, *, nodes: int = 2, timeout: float = 120.0, real_node: bool = False, owner: int | None = None
+    ) -> ClusterState:
         """Start the control plane with `nodes` simulated nodes; with `real_node`, also a real node
         (containerd, kubelet, kube-proxy, CoreDNS; see node.py), which needs root. `owner`: the PID
         whose death makes the cluster an orphan for reap_orphans()."""
@@ -192,13 +216,35 @@ class LocalCluster:
 
             node_ips = [NODE_IP]
         pki = pkimod.generate(self.dir / "pki", ips=node_ips)
-        bins = {b: str(binary_path(b)) for b in
-                ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "minio")}
-        ports = {k: free_port() for k in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler",
-                                          "kwok", "minio", "minio-console")}
-        st = ClusterState(dir=self.dir, pids={}, ports=ports, binaries=bins,
-                          s3_access_key="trainyard", s3_secret_key=secrets.token_urlsafe(18), nodes=nodes,
-                          real_node=real_node, api_host=node_ips[0] if node_ips else "127.0.0.1", owner=owner)
+        bins = {
+            b: str(binary_path(b))
+            for b in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "minio")
+        }
+        ports = {
+            k: free_port()
+            for k in (
+                "etcd",
+                "etcd-peer",
+                "apiserver",
+                "controller-manager",
+                "scheduler",
+                "kwok",
+                "minio",
+                "minio-console",
+            )
+        }
+        st = ClusterState(
+            dir=self.dir,
+            pids={},
+            ports=ports,
+            binaries=bins,
+            s3_access_key="trainyard",
+            s3_secret_key=secrets.token_urlsafe(18),
+            nodes=nodes,
+            real_node=real_node,
+            api_host=node_ips[0] if node_ips else "127.0.0.1",
+            owner=owner,
+        )
         try:
             if real_node:
                 st.save()
@@ -214,9 +260,11 @@ class LocalCluster:
             raise
         self._write_env_file(st)
         st.save()
-        self._say(f"trainyard local: up in {time.monotonic() - started:.1f}s — "
-                  f"API {st.server}, object store {st.s3_endpoint}, {nodes} simulated node(s)"
-                  + (", 1 real node" if real_node else ""))
+        self._say(
+            f"trainyard local: up in {time.monotonic() - started:.1f}s — "
+            f"API {st.server}, object store {st.s3_endpoint}, {nodes} simulated node(s)"
+            + (", 1 real node" if real_node else "")
+        )
         return st
 
     def _start(self, st: ClusterState, pki: pkimod.Pki, *, timeout: float) -> None:
@@ -227,95 +275,185 @@ class LocalCluster:
             st.save()
             return st.pids[name]
 
-        run("etcd", [b["etcd"], "--name=default", f"--data-dir={self.dir / 'etcd'}",
-                     f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
-                     f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
-                     f"--listen-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
-                     f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
-                     f"--initial-cluster=default=http://127.0.0.1:{p['etcd-peer']}",
-                     "--unsafe-no-fsync=true", "--quota-backend-bytes=4294967296", "--log-level=warn"])
-        run("minio", minio_argv(b["minio"], self.dir / "minio", p["minio"], p["minio-console"]),
-            env=minio_env(st.s3_access_key, st.s3_secret_key))
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{p['etcd']}/health", expect=b'"health":"true"'),
-                   what="etcd", pid=st.pids["etcd"], log=logs / "etcd.log", timeout=timeout)
+        run(
+            "etcd",
+            [
+                b["etcd"],
+                "--name=default",
+                f"--data-dir={self.dir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
+                f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
+                f"--listen-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+                f"--initial-cluster=default=http://127.0.0.1:{p['etcd-peer']}",
+                "--unsafe-no-fsync=true",
+                "--quota-backend-bytes=4294967296",
+                "--log-level=warn",
+            ],
+        )
+        run(
+            "minio",
+            minio_argv(b["minio"], self.dir / "minio", p["minio"], p["minio-console"]),
+            env=minio_env(st.s3_access_key, st.s3_secret_key),
+        )
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{p['etcd']}/health", expect=b'"health":"true"'),
+            what="etcd",
+            pid=st.pids["etcd"],
+            log=logs / "etcd.log",
+            timeout=timeout,
+        )
 
-        run("apiserver", [
-            b["kube-apiserver"], f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
-            f"--bind-address={st.api_host}", f"--advertise-address={st.api_host}", f"--secure-port={p['apiserver']}",
-            f"--tls-cert-file={pki.cert('apiserver')}", f"--tls-private-key-file={pki.key('apiserver')}",
-            f"--client-ca-file={pki.ca}", f"--service-account-key-file={pki.sa_pub}",
-            f"--service-account-signing-key-file={pki.sa_key}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
-            "--allow-privileged=true", "--profiling=false",
-            # With a real node the `kubernetes` Service gets the API server's address as endpoint.
-            f"--endpoint-reconciler-type={'lease' if st.real_node else 'none'}",
-            # Reach kubelets (logs, exec) by their node IP, never by resolving a node name.
-            "--kubelet-preferred-address-types=InternalIP",
-            f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
-            f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
-            f"--cert-dir={self.dir / 'apiserver-certs'}", "--v=1"])
+        run(
+            "apiserver",
+            [
+                b["kube-apiserver"],
+                f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+                f"--bind-address={st.api_host}",
+                f"--advertise-address={st.api_host}",
+                f"--secure-port={p['apiserver']}",
+                f"--tls-cert-file={pki.cert('apiserver')}",
+                f"--tls-private-key-file={pki.key('apiserver')}",
+                f"--client-ca-file={pki.ca}",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                "--profiling=false",
+                # With a real node the `kubernetes` Service gets the API server's address as endpoint.
+                f"--endpoint-reconciler-type={'lease' if st.real_node else 'none'}",
+                # Reach kubelets (logs, exec) by their node IP, never by resolving a node name.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
+                f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
+                f"--cert-dir={self.dir / 'apiserver-certs'}",
+                "--v=1",
+            ],
+        )
         for user in ("admin", "controller-manager", "scheduler", "kwok"):
             path = self.dir / ("kubeconfig" if user == "admin" else f"{user}.kubeconfig")
             path.write_text(yaml.safe_dump(kubeconfig_dict(st.server, pki, user)))
             path.chmod(0o600)
         admin_tls = client_tls(pki.ca, pki.cert("admin"), pki.key("admin"))
-        wait_until(lambda: http_ok(f"{st.server}/readyz", context=admin_tls), what="kube-apiserver",
-                   pid=st.pids["apiserver"], log=logs / "apiserver.log", timeout=timeout)
+        wait_until(
+            lambda: http_ok(f"{st.server}/readyz", context=admin_tls),
+            what="kube-apiserver",
+            pid=st.pids["apiserver"],
+            log=logs / "apiserver.log",
+            timeout=timeout,
+        )
 
-        run("controller-manager", [
-            b["kube-controller-manager"], f"--kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
-            f"--authentication-kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
-            f"--authorization-kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['controller-manager']}", "--leader-elect=false",
-            f"--service-account-private-key-file={pki.sa_key}", f"--root-ca-file={pki.ca}",
-            f"--cluster-signing-cert-file={pki.ca}", f"--cluster-signing-key-file={pki.key('ca')}",
-            f"--cert-dir={self.dir / 'controller-manager-certs'}",
-            "--controllers=*,tokencleaner", "--concurrent-job-syncs=10", "--v=1",
-            # Each controller runs as its own service account, which the bootstrap RBAC policy
-            # grants what it needs (the Job controller creating pods, node lifecycle, ...).
-            "--use-service-account-credentials=true"])
-        run("scheduler", [
-            b["kube-scheduler"], f"--kubeconfig={self.dir / 'scheduler.kubeconfig'}",
-            f"--authentication-kubeconfig={self.dir / 'scheduler.kubeconfig'}",
-            f"--authorization-kubeconfig={self.dir / 'scheduler.kubeconfig'}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}", "--leader-elect=false",
-            f"--cert-dir={self.dir / 'scheduler-certs'}", "--v=1"])
-        run("kwok", [
-            b["kwok"], f"--kubeconfig={self.dir / 'kwok.kubeconfig'}", f"--config={KWOK_STAGES}",
-            "--manage-all-nodes=false",
-            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--node-ip=10.244.0.1", f"--server-address=127.0.0.1:{p['kwok']}",
-            "--node-lease-duration-seconds=40"])
+        run(
+            "controller-manager",
+            [
+                b["kube-controller-manager"],
+                f"--kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
+                f"--authentication-kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
+                f"--authorization-kubeconfig={self.dir / 'controller-manager.kubeconfig'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p['controller-manager']}",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={pki.sa_key}",
+                f"--root-ca-file={pki.ca}",
+                f"--cluster-signing-cert-file={pki.ca}",
+                f"--cluster-signing-key-file={pki.key('ca')}",
+                f"--cert-dir={self.dir / 'controller-manager-certs'}",
+                "--controllers=*,tokencleaner",
+                "--concurrent-job-syncs=10",
+                "--v=1",
+                # Each controller runs as its own service account, which the bootstrap RBAC policy
+                # grants what it needs (the Job controller creating pods, node lifecycle, ...).
+                "--use-service-account-credentials=true",
+            ],
+        )
+        run(
+            "scheduler",
+            [
+                b["kube-scheduler"],
+                f"--kubeconfig={self.dir / 'scheduler.kubeconfig'}",
+                f"--authentication-kubeconfig={self.dir / 'scheduler.kubeconfig'}",
+                f"--authorization-kubeconfig={self.dir / 'scheduler.kubeconfig'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p['scheduler']}",
+                "--leader-elect=false",
+                f"--cert-dir={self.dir / 'scheduler-certs'}",
+                "--v=1",
+            ],
+        )
+        run(
+            "kwok",
+            [
+                b["kwok"],
+                f"--kubeconfig={self.dir / 'kwok.kubeconfig'}",
+                f"--config={KWOK_STAGES}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--node-ip=10.244.0.1",
+                f"--server-address=127.0.0.1:{p['kwok']}",
+                "--node-lease-duration-seconds=40",
+            ],
+        )
         insecure = insecure_tls()
         for name in ("controller-manager", "scheduler"):
-            wait_until(lambda n=name: http_ok(f"https://127.0.0.1:{p[n]}/healthz", context=insecure),
-                       what=name, pid=st.pids[name], log=logs / f"{name}.log", timeout=timeout)
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{p['kwok']}/healthz"), what="kwok",
-                   pid=st.pids["kwok"], log=logs / "kwok.log", timeout=timeout)
-        wait_until(lambda: http_ok(f"{st.s3_endpoint}/minio/health/ready"), what="minio",
-                   pid=st.pids["minio"], log=logs / "minio.log", timeout=timeout)
+            wait_until(
+                lambda n=name: http_ok(f"https://127.0.0.1:{p[n]}/healthz", context=insecure),
+                what=name,
+                pid=st.pids[name],
+                log=logs / f"{name}.log",
+                timeout=timeout,
+            )
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{p['kwok']}/healthz"),
+            what="kwok",
+            pid=st.pids["kwok"],
+            log=logs / "kwok.log",
+            timeout=timeout,
+        )
+        wait_until(
+            lambda: http_ok(f"{st.s3_endpoint}/minio/health/ready"),
+            what="minio",
+            pid=st.pids["minio"],
+            log=logs / "minio.log",
+            timeout=timeout,
+        )
         # The service-account controller works once `default` has its ServiceAccount; pods need it.
-        wait_until(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default",
-                                        check=False).returncode == 0,
-                   what="controller-manager's service accounts", pid=st.pids["controller-manager"],
-                   log=logs / "controller-manager.log", timeout=timeout)
+        wait_until(
+            lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
+            what="controller-manager's service accounts",
+            pid=st.pids["controller-manager"],
+            log=logs / "controller-manager.log",
+            timeout=timeout,
+        )
 
     def _create_nodes(self, st: ClusterState, count: int, *, timeout: float) -> None:
         if count <= 0:
             return
         items = [kwok_node(f"kwok-node-{i}") for i in range(count)]
         self.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
-        wait_until(lambda: self.kubectl("wait", "--for=condition=Ready", "node", "-l", "type=kwok",
-                                        "--timeout=2s", check=False).returncode == 0,
-                   what="simulated nodes", pid=st.pids["kwok"], log=self.dir / "logs" / "kwok.log",
-                   timeout=timeout)
+        wait_until(
+            lambda: (
+                self.kubectl(
+                    "wait", "--for=condition=Ready", "node", "-l", "type=kwok", "--timeout=2s", check=False
+                ).returncode
+                == 0
+            ),
+            what="simulated nodes",
+            pid=st.pids["kwok"],
+            log=self.dir / "logs" / "kwok.log",
+            timeout=timeout,
+        )
 
     def _create_bucket(self, st: ClusterState) -> None:
         from minio import Minio
 
-        client = Minio(st.s3_endpoint.removeprefix("http://"), access_key=st.s3_access_key,
-                       secret_key=st.s3_secret_key, secure=False)
+        client = Minio(
+            st.s3_endpoint.removeprefix("http://"),
+            access_key=st.s3_access_key,
+            secret_key=st.s3_secret_key,
+            secure=False,
+        )
         if not client.bucket_exists(BUCKET):
             client.make_bucket(BUCKET)
 
@@ -336,9 +474,14 @@ class LocalCluster:
         for name in order + [n for n in st.pids if n not in order]:
             pid = st.pids.get(name)
             if pid and alive(pid):
-                binary = st.binaries.get({"apiserver": "kube-apiserver",
-                                          "controller-manager": "kube-controller-manager",
-                                          "scheduler": "kube-scheduler"}.get(name, name), name)
+                binary = st.binaries.get(
+                    {
+                        "apiserver": "kube-apiserver",
+                        "controller-manager": "kube-controller-manager",
+                        "scheduler": "kube-scheduler",
+                    }.get(name, name),
+                    name,
+                )
                 stop(pid, expect_in_cmdline=binary)
                 stopped.append(name)
         st.pids = {}
@@ -368,8 +511,12 @@ class LocalCluster:
         report = {}
         for name, pid in st.pids.items():
             port = st.ports.get(name)
-            report[name] = {"pid": pid, "running": alive(pid), "port": port,
-                            "listening": bool(port and port_listening(port))}
+            report[name] = {
+                "pid": pid,
+                "running": alive(pid),
+                "port": port,
+                "listening": bool(port and port_listening(port)),
+            }
         return report
 
     def listening_ports(self) -> list[int]:

@@ -70,15 +70,24 @@ def _hash(*parts: bytes | str) -> str:
 def _tree_hash(root: Path, patterns: tuple[str, ...] = ("*.py", "*.yaml", "*.toml", "*.json")) -> str:
     h = hashlib.sha256()
     for path in sorted(p for pat in patterns for p in root.rglob(pat)):
-        if any(part in (".git", "__pycache__", "build", ".pytest_cache") or part.endswith(".egg-info")
-               for part in path.relative_to(root).parts):
+        if any(
+            part in (".git", "__pycache__", "build", ".pytest_cache") or part.endswith(".egg-info")
+            for part in path.relative_to(root).parts
+        ):
             continue
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:12]
 
 
-def _run(argv: list[str], *, what: str, cwd: Path | None = None, input: bytes | None = None,
-         stdin=None, out: TextIO | None = None) -> str:
+def _run(
+    argv: list[str],
+    *,
+    what: str,
+    cwd: Path | None = None,
+    input: bytes | None = None,
+    stdin=None,
+    out: TextIO | None = None,
+) -> str:
     proc = subprocess.run(argv, cwd=cwd, input=input, stdin=stdin, capture_output=True)
     if proc.returncode != 0:
         tail = (proc.stderr or b"").decode(errors="replace")[-3000:]
@@ -116,8 +125,23 @@ def _save_replacing(ref: str, tarball: Path, stale: str) -> Path:
 def _build(ref: str, dockerfile: Path, ctx: Path, base: str, *, what: str, args: tuple[str, ...] = ()) -> None:
     """`podman build` of one of the repository's Dockerfiles on `base` (its BASE_IMAGE build
     argument), with no network: everything it installs is in the context."""
-    _run([_need("podman"), "build", "-q", "--network=none", "-f", str(dockerfile), "-t", ref,
-          "--build-arg", f"BASE_IMAGE={base}", *args, str(ctx)], what=what)
+    _run(
+        [
+            _need("podman"),
+            "build",
+            "-q",
+            "--network=none",
+            "-f",
+            str(dockerfile),
+            "-t",
+            ref,
+            "--build-arg",
+            f"BASE_IMAGE={base}",
+            *args,
+            str(ctx),
+        ],
+        what=what,
+    )
 
 
 # ---- pause -----------------------------------------------------------------------------------
@@ -133,11 +157,15 @@ def pause_image(out: TextIO | None = None) -> tuple[str, Path]:
     with tempfile.TemporaryDirectory(prefix="trainyard-pause-") as tmp:
         ctx = Path(tmp)
         shutil.copy(PAUSE_DIR / "Containerfile", ctx / "Containerfile")
-        _run([_need("cc"), "-Os", "-static", "-Wall", "-o", str(ctx / "pause"), str(PAUSE_DIR / "pause.c")],
-             what="compiling pause.c")
+        _run(
+            [_need("cc"), "-Os", "-static", "-Wall", "-o", str(ctx / "pause"), str(PAUSE_DIR / "pause.c")],
+            what="compiling pause.c",
+        )
         _run([str(ctx / "pause"), "-v"], what="pause -v")
-        _run([_need("podman"), "build", "-q", "-t", ref, "-f", str(ctx / "Containerfile"), str(ctx)],
-             what="podman build pause")
+        _run(
+            [_need("podman"), "build", "-q", "-t", ref, "-f", str(ctx / "Containerfile"), str(ctx)],
+            what="podman build pause",
+        )
     return ref, _save(ref, tarball)
 
 
@@ -154,8 +182,17 @@ def base_image(out: TextIO | None = None) -> str:
         _say(out, f"debootstrap {DEBIAN_SUITE} ({', '.join(BASE_PACKAGES)}) — about a minute, once")
         with tempfile.TemporaryDirectory(prefix="trainyard-rootfs-", dir=images_dir()) as tmp:
             rootfs = Path(tmp) / "rootfs"
-            _run([_need("debootstrap"), "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-                  DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR], what="debootstrap")
+            _run(
+                [
+                    _need("debootstrap"),
+                    "--variant=minbase",
+                    f"--include={','.join(BASE_PACKAGES)}",
+                    DEBIAN_SUITE,
+                    str(rootfs),
+                    DEBIAN_MIRROR,
+                ],
+                what="debootstrap",
+            )
             # An image needs no apt lists or caches; they only make it bigger.
             for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
                 for p in (rootfs / junk).glob("*"):
@@ -166,8 +203,7 @@ def base_image(out: TextIO | None = None) -> str:
             part.rename(rootfs_tar)
         _say(out, f"  rootfs cached in {rootfs_tar} ({time.monotonic() - started:.0f}s)")
     with open(rootfs_tar, "rb") as fh:
-        _run([_need("podman"), "import", "--change", "CMD [\"python3\"]", "-", ref], what="podman import",
-             stdin=fh)
+        _run([_need("podman"), "import", "--change", 'CMD ["python3"]', "-", ref], what="podman import", stdin=fh)
     return ref
 
 
@@ -179,8 +215,9 @@ def wheel_dependencies(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         lines = zf.read(meta).decode().splitlines()
-    return [line.split(":", 1)[1].strip() for line in lines
-            if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    return [
+        line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
 
 
 def wheels(deps: list[str], out: TextIO | None = None) -> Path:
@@ -194,9 +231,25 @@ def wheels(deps: list[str], out: TextIO | None = None) -> Path:
     _say(out, f"pip download {len(deps)} dependencies (pinned: {', '.join(pins)})")
     d.mkdir(parents=True, exist_ok=True)
     (d / "constraints.txt").write_text("\n".join(pins) + "\n")
-    argv = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "-d", str(d),
-            "--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp",
-            "--abi", "cp" + PYTHON_VERSION.replace(".", ""), "-c", str(d / "constraints.txt")]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "-q",
+        "--disable-pip-version-check",
+        "-d",
+        str(d),
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp" + PYTHON_VERSION.replace(".", ""),
+        "-c",
+        str(d / "constraints.txt"),
+    ]
     for plat in WHEEL_PLATFORMS:
         argv += ["--platform", plat]
     _run(argv + pins + deps, what="pip download")
@@ -209,10 +262,17 @@ def trainyard_wheel(dest: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="trainyard-wheel-") as tmp:
         # Build from a copy so the tree gets no build/ or egg-info litter.
         src = Path(tmp) / "src"
-        shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", "__pycache__", "build", "*.egg-info",
-                                                                  ".pytest_cache", "node_modules", "images"))
-        _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest),
-              str(src)], what="building the trainyard wheel")
+        shutil.copytree(
+            REPO,
+            src,
+            ignore=shutil.ignore_patterns(
+                ".git", "__pycache__", "build", "*.egg-info", ".pytest_cache", "node_modules", "images"
+            ),
+        )
+        _run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest), str(src)],
+            what="building the trainyard wheel",
+        )
     found = sorted(dest.glob("trainyard-*.whl"))
     if not found:
         raise ImageError("pip wheel produced no trainyard wheel")
@@ -221,9 +281,14 @@ def trainyard_wheel(dest: Path) -> Path:
 
 def runtime_image(out: TextIO | None = None) -> tuple[str, Path]:
     """(reference, docker-archive tarball) of the runtime image for the current source tree."""
-    key = _hash(RUNTIME_DOCKERFILE.read_bytes(), *sorted(f"{k}=={v}" for k, v in RUNTIME_PINS.items()),
-                _tree_hash(REPO / "trainyard"), _tree_hash(REPO / "operator"), _tree_hash(REPO / "runtime"),
-                (REPO / "pyproject.toml").read_bytes())
+    key = _hash(
+        RUNTIME_DOCKERFILE.read_bytes(),
+        *sorted(f"{k}=={v}" for k, v in RUNTIME_PINS.items()),
+        _tree_hash(REPO / "trainyard"),
+        _tree_hash(REPO / "operator"),
+        _tree_hash(REPO / "runtime"),
+        (REPO / "pyproject.toml").read_bytes(),
+    )
     ref = f"localhost/trainyard/runtime:sklearn-{SKLEARN_VERSION}-{key}"
     tarball = images_dir() / f"runtime-sklearn-{SKLEARN_VERSION}-{key}.tar"
     if tarball.exists():
@@ -240,10 +305,17 @@ def runtime_image(out: TextIO | None = None) -> tuple[str, Path]:
         _say(out, f"podman build {ref}")
         for whl in wheel_dir.glob("*.whl"):
             os.link(whl, ctx / "wheels" / whl.name) if _same_fs(whl, ctx) else shutil.copy(whl, ctx / "wheels")
-        _build(ref, RUNTIME_DOCKERFILE, ctx, base, what="podman build runtime",
-               args=("--build-arg", f"SKLEARN_VERSION={SKLEARN_VERSION}"))
-    listed = subprocess.run([_need("podman"), "images", "--format", "{{.Repository}}:{{.Tag}}"],
-                            capture_output=True, text=True).stdout.split()
+        _build(
+            ref,
+            RUNTIME_DOCKERFILE,
+            ctx,
+            base,
+            what="podman build runtime",
+            args=("--build-arg", f"SKLEARN_VERSION={SKLEARN_VERSION}"),
+        )
+    listed = subprocess.run(
+        [_need("podman"), "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True
+    ).stdout.split()
     stale = [r for r in listed if r.startswith(f"localhost/trainyard/runtime:sklearn-{SKLEARN_VERSION}-") and r != ref]
     if stale:  # nor their images in podman's store (about 600 MB each)
         subprocess.run([_need("podman"), "rmi", "-f", *stale], capture_output=True)
@@ -270,8 +342,10 @@ def node_images(out: TextIO | None = None) -> dict[str, tuple[str, Path]]:
 def import_into_containerd(tarballs: list[Path], *, address: str, namespace: str = "k8s.io") -> None:
     ctr = _need("ctr")
     for tarball in tarballs:
-        _run([ctr, "--address", address, "-n", namespace, "images", "import", str(tarball)],
-             what=f"ctr images import {tarball.name}")
+        _run(
+            [ctr, "--address", address, "-n", namespace, "images", "import", str(tarball)],
+            what=f"ctr images import {tarball.name}",
+        )
 
 
 if __name__ == "__main__":  # python -m trainyard.local.images: build (or find) every node image

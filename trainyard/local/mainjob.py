@@ -43,12 +43,27 @@ def kind_cluster() -> tuple[chart.Helm, callable]:
     """A kind cluster from kind-config.yaml; returns the Helm handle and an image loader."""
     have = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True).stdout.split()
     if KIND_CLUSTER not in have:
-        subprocess.run(["kind", "create", "cluster", "--name", KIND_CLUSTER, "--config",
-                        str(REPO / "kind-config.yaml"), "--wait", "300s"], check=True)
+        subprocess.run(
+            [
+                "kind",
+                "create",
+                "cluster",
+                "--name",
+                KIND_CLUSTER,
+                "--config",
+                str(REPO / "kind-config.yaml"),
+                "--wait",
+                "300s",
+            ],
+            check=True,
+        )
     kubeconfig = Path.home() / ".kube" / f"kind-{KIND_CLUSTER}.yaml"
     kubeconfig.parent.mkdir(exist_ok=True)
-    kubeconfig.write_text(subprocess.run(["kind", "get", "kubeconfig", "--name", KIND_CLUSTER],
-                                         capture_output=True, text=True, check=True).stdout)
+    kubeconfig.write_text(
+        subprocess.run(
+            ["kind", "get", "kubeconfig", "--name", KIND_CLUSTER], capture_output=True, text=True, check=True
+        ).stdout
+    )
     kubectl = shutil.which("kubectl") or str(binary_path("kubectl"))
 
     def load(tarballs: list[Path]) -> None:
@@ -60,13 +75,13 @@ def kind_cluster() -> tuple[chart.Helm, callable]:
 
 def local_cluster(fresh: bool = True):
     """`trainyard local up --real-node --nodes 0` (down first when `fresh`)."""
+    import fcntl
+
     from trainyard.local.cluster import LocalCluster
     from trainyard.local.images import import_into_containerd
     from trainyard.local.nodeconfig import NodePaths
 
-    import fcntl
-
-    lock = open("/run/lock/trainyard-real-node.lock", "w")   # one real node per machine (see tests/e2e)
+    lock = open("/run/lock/trainyard-real-node.lock", "w")  # one real node per machine (see tests/e2e)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -86,13 +101,22 @@ def local_cluster(fresh: bool = True):
 
 
 # ---- the Iris how-to ---------------------------------------------------------------------------
-def wait_phase(helm: chart.Helm, kind: str, name: str, want: str, *, fail: tuple[str, ...] = ("Failed",),
-               timeout: float = 900, namespace: str = EXAMPLE_NAMESPACE) -> dict:
+def wait_phase(
+    helm: chart.Helm,
+    kind: str,
+    name: str,
+    want: str,
+    *,
+    fail: tuple[str, ...] = ("Failed",),
+    timeout: float = 900,
+    namespace: str = EXAMPLE_NAMESPACE,
+) -> dict:
     """Poll (bounded) until `.status.phase` is `want`; raise with the status on a failing phase."""
     deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        proc = subprocess.run(helm.kubectl_cmd("get", kind, name, "-n", namespace, "-o", "json"),
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            helm.kubectl_cmd("get", kind, name, "-n", namespace, "-o", "json"), capture_output=True, text=True
+        )
         if proc.returncode == 0:
             obj = json.loads(proc.stdout)
             phase = (obj.get("status") or {}).get("phase")
@@ -109,13 +133,18 @@ def wait_phase(helm: chart.Helm, kind: str, name: str, want: str, *, fail: tuple
 
 def predict(helm: chart.Helm, model: dict, rows: list[list[float]]) -> list:
     """POST {"data": rows} to the model's endpoint through the API server's service proxy."""
-    endpoint = model["status"]["endpoint"]               # http://<service>.<ns>.svc/score
+    endpoint = model["status"]["endpoint"]  # http://<service>.<ns>.svc/score
     host, path = endpoint.removeprefix("http://").split("/", 1)
     service, namespace = host.split(".")[:2]
-    with subprocess.Popen(helm.kubectl_cmd("create", "--raw",
-                                           f"/api/v1/namespaces/{namespace}/services/http:{service}:80/proxy/{path}",
-                                           "-f", "-"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        helm.kubectl_cmd(
+            "create", "--raw", f"/api/v1/namespaces/{namespace}/services/http:{service}:80/proxy/{path}", "-f", "-"
+        ),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
         out, err = proc.communicate(json.dumps({"data": rows}), timeout=60)
     if proc.returncode != 0:
         raise RuntimeError(f"prediction request to {endpoint} failed: {err.strip()}")
@@ -123,8 +152,12 @@ def predict(helm: chart.Helm, model: dict, rows: list[list[float]]) -> list:
 
 
 def run_iris(helm: chart.Helm) -> list:
-    subprocess.run(helm.kubectl_cmd("delete", "-k", str(IRIS), "-n", EXAMPLE_NAMESPACE, "--ignore-not-found",
-                                    "--wait=true", "--timeout=120s"), capture_output=True)
+    subprocess.run(
+        helm.kubectl_cmd(
+            "delete", "-k", str(IRIS), "-n", EXAMPLE_NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=120s"
+        ),
+        capture_output=True,
+    )
     subprocess.run(helm.kubectl_cmd("apply", "-k", str(IRIS), "-n", EXAMPLE_NAMESPACE), check=True)
     run = wait_phase(helm, "trainingrun", "sklearn-iris-1", "Completed", timeout=900)
     say(f"metrics: {json.dumps(run['status'].get('metrics'))}")

@@ -16,8 +16,9 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 import yaml
 
@@ -84,8 +85,9 @@ class RealNode:
             self.out.flush()
 
     # ---- start -------------------------------------------------------------------------------
-    def start(self, st, pki: pkimod.Pki, kubectl: Callable[..., subprocess.CompletedProcess], *,
-              timeout: float) -> None:
+    def start(
+        self, st, pki: pkimod.Pki, kubectl: Callable[..., subprocess.CompletedProcess], *, timeout: float
+    ) -> None:
         """Start containerd, import the images, then kubelet, kube-proxy and CoreDNS.
         `st` is the ClusterState: PIDs and ports are recorded in it as they start."""
         ensure_all(NODE_BUILDS, out=self.out)
@@ -94,8 +96,17 @@ class RealNode:
         for d in (p.root, p.cni_conf_dir, p.cni_ipam_dir, p.kubelet_dir, p.containerd_root, p.containerd_state):
             d.mkdir(parents=True, exist_ok=True)
         self._certs(st, pki)
-        ports = {k: free_port() for k in ("kubelet", "kubelet-healthz", "kube-proxy-healthz",
-                                          "kube-proxy-metrics", "coredns-health", "coredns-ready")}
+        ports = {
+            k: free_port()
+            for k in (
+                "kubelet",
+                "kubelet-healthz",
+                "kube-proxy-healthz",
+                "kube-proxy-metrics",
+                "coredns-health",
+                "coredns-ready",
+            )
+        }
         st.ports.update(ports)
 
         def run(name: str, argv: list[str]) -> int:
@@ -108,8 +119,13 @@ class RealNode:
         p.containerd_config.write_text(cfg.containerd_toml(p, imgs["pause"][0]))
         cfg.write_json(p.cni_conf_dir / "10-trainyard.conflist", cfg.cni_conflist(p))
         run("containerd", [shutil.which("containerd") or "containerd", f"--config={p.containerd_config}"])
-        wait_until(lambda: p.containerd_socket.exists() and self.ctr("version", check=False).returncode == 0,
-                   what="containerd", pid=st.pids["containerd"], log=self.logs / "containerd.log", timeout=timeout)
+        wait_until(
+            lambda: p.containerd_socket.exists() and self.ctr("version", check=False).returncode == 0,
+            what="containerd",
+            pid=st.pids["containerd"],
+            log=self.logs / "containerd.log",
+            timeout=timeout,
+        )
         started = time.monotonic()
         images.import_into_containerd([tar for _, tar in imgs.values()], address=str(p.containerd_socket))
         st.images = {name: ref for name, (ref, _) in imgs.items()}
@@ -117,42 +133,96 @@ class RealNode:
 
         # kubelet
         p.resolv_conf.write_text(cfg.resolv_conf())
-        kcfg = cfg.kubelet_config(p, ca=pki.ca, tls_cert=pki.cert("kubelet-serving"),
-                                  tls_key=pki.key("kubelet-serving"), port=ports["kubelet"],
-                                  healthz_port=ports["kubelet-healthz"])
+        kcfg = cfg.kubelet_config(
+            p,
+            ca=pki.ca,
+            tls_cert=pki.cert("kubelet-serving"),
+            tls_key=pki.key("kubelet-serving"),
+            port=ports["kubelet"],
+            healthz_port=ports["kubelet-healthz"],
+        )
         p.kubelet_config.write_text(yaml.safe_dump(kcfg))
         labels = ",".join(f"{k}={v}" for k, v in cfg.NODE_LABELS.items())
-        run("kubelet", [str(binary_path("kubelet")), f"--config={p.kubelet_config}",
-                        f"--kubeconfig={self.dir / 'kubelet.kubeconfig'}", f"--root-dir={p.kubelet_dir}",
-                        f"--cert-dir={p.root / 'kubelet-pki'}", f"--hostname-override={cfg.NODE_NAME}",
-                        f"--node-ip={cfg.NODE_IP}", f"--node-labels={labels}", "--v=1"])
-        run("kube-proxy", cfg.kube_proxy_argv(str(binary_path("kube-proxy")), self.dir / "kube-proxy.kubeconfig",
-                                              healthz_port=ports["kube-proxy-healthz"],
-                                              metrics_port=ports["kube-proxy-metrics"]))
-        kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                      "items": cfg.dns_objects()}))
-        p.corefile.write_text(cfg.corefile(self.dir / "coredns.kubeconfig", health_port=ports["coredns-health"],
-                                           ready_port=ports["coredns-ready"]))
+        run(
+            "kubelet",
+            [
+                str(binary_path("kubelet")),
+                f"--config={p.kubelet_config}",
+                f"--kubeconfig={self.dir / 'kubelet.kubeconfig'}",
+                f"--root-dir={p.kubelet_dir}",
+                f"--cert-dir={p.root / 'kubelet-pki'}",
+                f"--hostname-override={cfg.NODE_NAME}",
+                f"--node-ip={cfg.NODE_IP}",
+                f"--node-labels={labels}",
+                "--v=1",
+            ],
+        )
+        run(
+            "kube-proxy",
+            cfg.kube_proxy_argv(
+                str(binary_path("kube-proxy")),
+                self.dir / "kube-proxy.kubeconfig",
+                healthz_port=ports["kube-proxy-healthz"],
+                metrics_port=ports["kube-proxy-metrics"],
+            ),
+        )
+        kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": cfg.dns_objects()}))
+        p.corefile.write_text(
+            cfg.corefile(
+                self.dir / "coredns.kubeconfig", health_port=ports["coredns-health"], ready_port=ports["coredns-ready"]
+            )
+        )
         run("coredns", [str(binary_path("coredns")), "-conf", str(p.corefile)])
 
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{ports['kubelet-healthz']}/healthz"), what="kubelet",
-                   pid=st.pids["kubelet"], log=self.logs / "kubelet.log", timeout=timeout)
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{ports['kube-proxy-healthz']}/healthz"), what="kube-proxy",
-                   pid=st.pids["kube-proxy"], log=self.logs / "kube-proxy.log", timeout=timeout)
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{ports['coredns-ready']}/ready"), what="coredns",
-                   pid=st.pids["coredns"], log=self.logs / "coredns.log", timeout=timeout)
-        wait_until(lambda: kubectl("wait", "--for=condition=Ready", f"node/{cfg.NODE_NAME}", "--timeout=2s",
-                                   check=False).returncode == 0,
-                   what=f"node {cfg.NODE_NAME} Ready", pid=st.pids["kubelet"], log=self.logs / "kubelet.log",
-                   timeout=timeout)
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{ports['kubelet-healthz']}/healthz"),
+            what="kubelet",
+            pid=st.pids["kubelet"],
+            log=self.logs / "kubelet.log",
+            timeout=timeout,
+        )
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{ports['kube-proxy-healthz']}/healthz"),
+            what="kube-proxy",
+            pid=st.pids["kube-proxy"],
+            log=self.logs / "kube-proxy.log",
+            timeout=timeout,
+        )
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{ports['coredns-ready']}/ready"),
+            what="coredns",
+            pid=st.pids["coredns"],
+            log=self.logs / "coredns.log",
+            timeout=timeout,
+        )
+        wait_until(
+            lambda: (
+                kubectl(
+                    "wait", "--for=condition=Ready", f"node/{cfg.NODE_NAME}", "--timeout=2s", check=False
+                ).returncode
+                == 0
+            ),
+            what=f"node {cfg.NODE_NAME} Ready",
+            pid=st.pids["kubelet"],
+            log=self.logs / "kubelet.log",
+            timeout=timeout,
+        )
 
     def _certs(self, st, pki: pkimod.Pki) -> None:
         from trainyard.local.cluster import kubeconfig_dict
 
-        pkimod.issue_server_cert(pki, "kubelet-serving", f"system:node:{cfg.NODE_NAME}",
-                                 ips=[cfg.NODE_IP, "127.0.0.1"], dns=[cfg.NODE_NAME, "localhost"])
-        identities = {"kubelet": (f"system:node:{cfg.NODE_NAME}", "system:nodes"),
-                      "kube-proxy": ("system:kube-proxy", None), "coredns": ("system:coredns", None)}
+        pkimod.issue_server_cert(
+            pki,
+            "kubelet-serving",
+            f"system:node:{cfg.NODE_NAME}",
+            ips=[cfg.NODE_IP, "127.0.0.1"],
+            dns=[cfg.NODE_NAME, "localhost"],
+        )
+        identities = {
+            "kubelet": (f"system:node:{cfg.NODE_NAME}", "system:nodes"),
+            "kube-proxy": ("system:kube-proxy", None),
+            "coredns": ("system:coredns", None),
+        }
         for stem, (cn, org) in identities.items():
             pkimod.issue_client_cert(pki, stem, cn, org)
             path = self.dir / f"{stem}.kubeconfig"
@@ -160,12 +230,18 @@ class RealNode:
             path.chmod(0o600)
 
     def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(["ctr", "--address", str(self.paths.containerd_socket), "-n", "k8s.io", *args],
-                              capture_output=True, text=True, check=check, timeout=60)
+        return subprocess.run(
+            ["ctr", "--address", str(self.paths.containerd_socket), "-n", "k8s.io", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
 
     # ---- stop --------------------------------------------------------------------------------
-    def stop(self, st, kubectl: Callable[..., subprocess.CompletedProcess] | None, *,
-             timeout: float = 60.0) -> list[str]:
+    def stop(
+        self, st, kubectl: Callable[..., subprocess.CompletedProcess] | None, *, timeout: float = 60.0
+    ) -> list[str]:
         """Tear the node down; `kubectl` is None when the API server is already gone."""
         stopped: list[str] = []
         began = time.monotonic()
@@ -177,7 +253,7 @@ class RealNode:
             if self._stop(st, name):
                 stopped.append(name)
         if containerd_up:
-            nodeclean.kill_tasks(self)          # whatever the kubelet did not stop
+            nodeclean.kill_tasks(self)  # whatever the kubelet did not stop
         if self._stop(st, "containerd"):
             stopped.append("containerd")
         nodeclean.after_daemons(self, kube_proxy=binary_path("kube-proxy", build_missing=False))

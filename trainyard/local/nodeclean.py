@@ -61,12 +61,24 @@ def kill_tasks(node) -> None:
 
 def cni_del(node, container_id: str, netns: str) -> None:
     conflist = json.loads(next(node.paths.cni_conf_dir.glob("*.conflist")).read_text())
-    env = {**os.environ, "CNI_COMMAND": "DEL", "CNI_CONTAINERID": container_id, "CNI_NETNS": netns,
-           "CNI_IFNAME": "eth0", "CNI_PATH": cfg.CNI_BIN_DIR}
+    env = {
+        **os.environ,
+        "CNI_COMMAND": "DEL",
+        "CNI_CONTAINERID": container_id,
+        "CNI_NETNS": netns,
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": cfg.CNI_BIN_DIR,
+    }
     for plugin in reversed(conflist["plugins"]):
         conf = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **plugin}
-        subprocess.run([str(Path(cfg.CNI_BIN_DIR) / plugin["type"])], input=json.dumps(conf), env=env,
-                       capture_output=True, text=True, timeout=30)
+        subprocess.run(
+            [str(Path(cfg.CNI_BIN_DIR) / plugin["type"])],
+            input=json.dumps(conf),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
 
 def _children(pid: int) -> list[int]:
@@ -141,8 +153,11 @@ def _iptables_cleanup() -> None:
     for table in ("mangle", "nat", "filter"):
         rules = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout.splitlines()
         for line in rules:
-            if line.startswith("-A ") and re.search(r" -j KUBE-[A-Z0-9-]+", line) \
-                    and not line.split()[1].startswith("KUBE-"):
+            if (
+                line.startswith("-A ")
+                and re.search(r" -j KUBE-[A-Z0-9-]+", line)
+                and not line.split()[1].startswith("KUBE-")
+            ):
                 subprocess.run(["iptables", "-t", table, "-D", *shlex.split(line)[1:]], capture_output=True)
         chains = [line[1:].split()[0] for line in rules if line.startswith(":KUBE-")]
         for chain in chains:
@@ -187,6 +202,9 @@ def leftovers(node) -> dict[str, list]:
         "interfaces": [n for n in (cfg.BRIDGE_IF, cfg.NODE_IF) if f" {n}:" in links or f" {n}@" in links],
         "mounts": _mounts_under((str(node.dir.resolve()),)),
         "shims": [p for p in _shims(node.paths.containerd_socket) if alive(p)],
-        "iptables": [line for line in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-                     .splitlines() if "KUBE-" in line or 'name: \\"trainyard\\"' in line],
+        "iptables": [
+            line
+            for line in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.splitlines()
+            if "KUBE-" in line or 'name: \\"trainyard\\"' in line
+        ],
     }

@@ -13,14 +13,14 @@ import json
 from pathlib import Path
 
 NODE_NAME = "trainyard-node"
-NODE_IP = "10.0.0.1"           # on NODE_IF, which `up` creates and `down` deletes
-NODE_IF = "trainyard0"        # a host-only veth pair; deleting one end deletes both
+NODE_IP = "10.0.0.1"  # on NODE_IF, which `up` creates and `down` deletes
+NODE_IF = "trainyard0"  # a host-only veth pair; deleting one end deletes both
 NODE_IF_PEER = "trainyard0p"
-BRIDGE_IF = "trainyard-cni0"   # Linux interface names are at most 15 characters
+BRIDGE_IF = "trainyard-cni0"  # Linux interface names are at most 15 characters
 POD_CIDR = "10.244.0.0/24"
-CLUSTER_DNS_IP = "10.96.0.10"    # inside cluster.SERVICE_CIDR
+CLUSTER_DNS_IP = "10.96.0.10"  # inside cluster.SERVICE_CIDR
 CLUSTER_DOMAIN = "cluster.local"
-CNI_BIN_DIR = "/usr/lib/cni"     # Debian's containernetworking-plugins
+CNI_BIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins
 # The default pool, as kind-config.yaml labels its workers: the chart's cpu-cluster selects it.
 NODE_LABELS = {"trainyard.dev/pool": "default", "trainyard.dev/real-node": "true"}
 
@@ -94,7 +94,7 @@ state = "{p.containerd_state}"
   address = ""
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{p.root / 'containerd' / 'opt'}"
+  path = "{p.root / "containerd" / "opt"}"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{sandbox_image}"
@@ -129,16 +129,25 @@ def cni_conflist(paths: NodePaths) -> dict:
         "cniVersion": "0.4.0",
         "name": "trainyard",
         "plugins": [
-            {"type": "bridge", "bridge": BRIDGE_IF, "isGateway": True, "ipMasq": True, "hairpinMode": True,
-             "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR}]],
-                      "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(paths.cni_ipam_dir)}},
+            {
+                "type": "bridge",
+                "bridge": BRIDGE_IF,
+                "isGateway": True,
+                "ipMasq": True,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": POD_CIDR}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": str(paths.cni_ipam_dir),
+                },
+            },
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
     }
 
 
-def kubelet_config(paths: NodePaths, *, ca: Path, tls_cert: Path, tls_key: Path, port: int,
-                   healthz_port: int) -> dict:
+def kubelet_config(paths: NodePaths, *, ca: Path, tls_cert: Path, tls_key: Path, port: int, healthz_port: int) -> dict:
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -147,8 +156,11 @@ def kubelet_config(paths: NodePaths, *, ca: Path, tls_cert: Path, tls_key: Path,
         "readOnlyPort": 0,
         "healthzBindAddress": "127.0.0.1",
         "healthzPort": healthz_port,
-        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                           "x509": {"clientCAFile": str(ca)}},
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(ca)},
+        },
         "authorization": {"mode": "Webhook"},
         "tlsCertFile": str(tls_cert),
         "tlsPrivateKeyFile": str(tls_key),
@@ -164,8 +176,12 @@ def kubelet_config(paths: NodePaths, *, ca: Path, tls_cert: Path, tls_key: Path,
         "maxPods": 110,
         "serializeImagePulls": False,
         # Shared development machines: never evict for a fairly full disk, never GC our images.
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",
-                         "nodefs.inodesFree": "1%"},
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "nodeStatusReportFrequency": "10s",
@@ -211,42 +227,80 @@ def corefile(kubeconfig: Path, *, health_port: int, ready_port: int) -> str:
 
 
 def kube_proxy_argv(binary: str, kubeconfig: Path, *, healthz_port: int, metrics_port: int) -> list[str]:
-    return [binary, f"--kubeconfig={kubeconfig}", "--proxy-mode=iptables", f"--cluster-cidr={POD_CIDR}",
-            f"--hostname-override={NODE_NAME}", f"--healthz-bind-address=127.0.0.1:{healthz_port}",
-            f"--metrics-bind-address=127.0.0.1:{metrics_port}",
-            # NodePorts only on the node's own address, never on the machine's real interfaces.
-            f"--nodeport-addresses={NODE_IP}/32",
-            # Leave the machine's conntrack table size alone (it is not ours to tune).
-            "--conntrack-max-per-core=0", "--v=1"]
+    return [
+        binary,
+        f"--kubeconfig={kubeconfig}",
+        "--proxy-mode=iptables",
+        f"--cluster-cidr={POD_CIDR}",
+        f"--hostname-override={NODE_NAME}",
+        f"--healthz-bind-address=127.0.0.1:{healthz_port}",
+        f"--metrics-bind-address=127.0.0.1:{metrics_port}",
+        # NodePorts only on the node's own address, never on the machine's real interfaces.
+        f"--nodeport-addresses={NODE_IP}/32",
+        # Leave the machine's conntrack table size alone (it is not ours to tune).
+        "--conntrack-max-per-core=0",
+        "--v=1",
+    ]
 
 
 def dns_objects() -> list[dict]:
     """The kube-dns Service (the cluster DNS IP) in front of CoreDNS on NODE_IP, and the RBAC that
     lets CoreDNS's client certificate read what it serves."""
     return [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": "trainyard:coredns"},
-         "rules": [{"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"],
-                    "verbs": ["list", "watch"]},
-                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
-                    "verbs": ["list", "watch"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": "trainyard:coredns"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "trainyard:coredns"},
-         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:coredns"}]},
-        {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": "kube-dns", "namespace": "kube-system",
-                      "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
-         "spec": {"clusterIP": CLUSTER_DNS_IP,
-                  "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
-                            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]}},
-        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-         "metadata": {"name": "kube-dns-node", "namespace": "kube-system",
-                      "labels": {"kubernetes.io/service-name": "kube-dns",
-                                 "endpointslice.kubernetes.io/managed-by": "trainyard.dev"}},
-         "addressType": "IPv4",
-         "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}, "nodeName": NODE_NAME}],
-         "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "trainyard:coredns"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "trainyard:coredns"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "trainyard:coredns"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:coredns"}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "kube-dns",
+                "namespace": "kube-system",
+                "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"},
+            },
+            "spec": {
+                "clusterIP": CLUSTER_DNS_IP,
+                "ports": [
+                    {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                    {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                ],
+            },
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "kube-dns-node",
+                "namespace": "kube-system",
+                "labels": {
+                    "kubernetes.io/service-name": "kube-dns",
+                    "endpointslice.kubernetes.io/managed-by": "trainyard.dev",
+                },
+            },
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}, "nodeName": NODE_NAME}],
+            "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP"},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+            ],
+        },
     ]
 
 

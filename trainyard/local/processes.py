@@ -10,8 +10,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class StartError(RuntimeError):
@@ -34,8 +34,15 @@ def spawn(argv: list[str], log: Path, *, env: dict[str, str] | None = None, cwd:
     """Start a daemon in its own session (it outlives the caller) with output to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
-        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
     return proc.pid
 
 
@@ -105,8 +112,9 @@ def http_ok(url: str, *, context: ssl.SSLContext | None = None, expect: bytes | 
         return False
 
 
-def wait_until(check: Callable[[], bool], *, what: str, pid: int | None = None, log: Path | None = None,
-               timeout: float = 90.0) -> float:
+def wait_until(
+    check: Callable[[], bool], *, what: str, pid: int | None = None, log: Path | None = None, timeout: float = 90.0
+) -> float:
     """Poll `check` with a growing interval; fail early if `pid` died. Returns seconds waited."""
     started = time.monotonic()
     delay = 0.05
@@ -116,8 +124,7 @@ def wait_until(check: Callable[[], bool], *, what: str, pid: int | None = None, 
         if pid is not None and not alive(pid):
             raise StartError(f"{what} exited during start-up; last log lines:\n{log_tail(log) if log else ''}")
         if time.monotonic() - started > timeout:
-            raise StartError(f"{what} not ready after {timeout:.0f}s; last log lines:\n"
-                             f"{log_tail(log) if log else ''}")
+            raise StartError(f"{what} not ready after {timeout:.0f}s; last log lines:\n{log_tail(log) if log else ''}")
         time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
 

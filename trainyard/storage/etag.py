@@ -81,9 +81,11 @@ def digest_file(path: Path, part_size: int | None = None, *, md5: bool = True, s
     if part_size and (filled or not parts):
         parts.append(cur.digest())
     it = iter(hashers)
-    return Digests(md5=next(it).hexdigest() if md5 else None,
-                   multipart=multipart_etag(parts) if part_size else None,
-                   sha256=next(it).hexdigest() if sha256 else None)
+    return Digests(
+        md5=next(it).hexdigest() if md5 else None,
+        multipart=multipart_etag(parts) if part_size else None,
+        sha256=next(it).hexdigest() if sha256 else None,
+    )
 
 
 def verifiable(etag: str, size: int) -> bool:

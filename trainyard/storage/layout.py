@@ -1,11 +1,11 @@
 """The bucket layout, as pure functions returning object keys (one bucket for everything).
 
-    snapshots/<sha256>.tar.gz                 code snapshots, content-addressed
-    runs/<namespace>/<run>/outputs/...        the script's ./outputs
-    runs/<namespace>/<run>/logs/...           the script's ./logs (std_log.txt, ...)
-    runs/<namespace>/<run>/metrics.jsonl      every metric record, in order
-    runs/<namespace>/<run>/manifest.json      path, size, sha256 of each uploaded file
-    models/<namespace>/<model>/<version>/     registered model versions (immutable)
+snapshots/<sha256>.tar.gz                 code snapshots, content-addressed
+runs/<namespace>/<run>/outputs/...        the script's ./outputs
+runs/<namespace>/<run>/logs/...           the script's ./logs (std_log.txt, ...)
+runs/<namespace>/<run>/metrics.jsonl      every metric record, in order
+runs/<namespace>/<run>/manifest.json      path, size, sha256 of each uploaded file
+models/<namespace>/<model>/<version>/     registered model versions (immutable)
 """
 
 from __future__ import annotations

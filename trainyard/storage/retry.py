@@ -6,16 +6,27 @@ import http.client
 import logging
 import random
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # S3 error codes that mean "try again later", not "you asked for something wrong".
-TRANSIENT_CODES = frozenset({
-    "SlowDown", "SlowDownRead", "SlowDownWrite", "InternalError", "ServiceUnavailable", "RequestTimeout",
-    "RequestTimeTooSkewed", "XMinioServerNotInitialized", "XMinioStorageFull", "OperationTimedOut",
-})
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "SlowDownRead",
+        "SlowDownWrite",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "XMinioServerNotInitialized",
+        "XMinioStorageFull",
+        "OperationTimedOut",
+    }
+)
 
 
 class TransientError(Exception):
@@ -42,12 +53,20 @@ def backoff_delays(attempts: int, base: float = 0.2, cap: float = 8.0, rng: rand
     """The sleep before each retry: full jitter over base * 2**n, capped (AWS's recommendation)."""
     rng = rng or random
     for n in range(attempts - 1):
-        yield rng.uniform(0, min(cap, base * 2 ** n))
+        yield rng.uniform(0, min(cap, base * 2**n))
 
 
-def with_retries(fn: Callable[[], T], *, what: str, attempts: int = 6, base: float = 0.2, cap: float = 8.0,
-                 sleep: Callable[[float], None] = time.sleep, on_retry: Callable[[BaseException], None] | None = None,
-                 transient: Callable[[BaseException], bool] = is_transient) -> T:
+def with_retries(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = 6,
+    base: float = 0.2,
+    cap: float = 8.0,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[BaseException], None] | None = None,
+    transient: Callable[[BaseException], bool] = is_transient,
+) -> T:
     """Call `fn` until it succeeds, retrying transient errors; the last error propagates."""
     delays = backoff_delays(attempts, base, cap)
     while True:

@@ -49,13 +49,20 @@ def select_files(src: Path, patterns: list[str] | None = None) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(src):
         rel_dir = Path(dirpath).relative_to(src).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        dirnames[:] = sorted(d for d in dirnames
-                             if not os.path.islink(os.path.join(dirpath, d)) and not spec.match_file(rel_dir + d + "/"))
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not os.path.islink(os.path.join(dirpath, d)) and not spec.match_file(rel_dir + d + "/")
+        )
         kept += [rel_dir + f for f in filenames if not spec.match_file(rel_dir + f)]
         # A symlink to a directory is kept as a link (never followed), unless ignored.
-        kept += [rel_dir + d for d in os.listdir(dirpath)
-                 if os.path.islink(os.path.join(dirpath, d)) and os.path.isdir(os.path.join(dirpath, d))
-                 and not spec.match_file(rel_dir + d)]
+        kept += [
+            rel_dir + d
+            for d in os.listdir(dirpath)
+            if os.path.islink(os.path.join(dirpath, d))
+            and os.path.isdir(os.path.join(dirpath, d))
+            and not spec.match_file(rel_dir + d)
+        ]
     return sorted(set(kept))
 
 
@@ -167,4 +174,3 @@ def extract(tarball: Path, dest: Path) -> int:
     except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise SnapshotError(f"corrupt snapshot {tarball.name}: {exc}") from None
     return len(members)
-

@@ -60,8 +60,10 @@ class TransferStats:
     def summary(self) -> str:
         mb = self.bytes / 1e6
         rate = mb / self.seconds if self.seconds else 0.0
-        return (f"{self.objects} objects, {mb:.1f} MB in {self.seconds:.2f}s ({rate:.0f} MB/s); "
-                f"{self.cache_hits} from cache, {self.downloaded_bytes / 1e6:.1f} MB downloaded")
+        return (
+            f"{self.objects} objects, {mb:.1f} MB in {self.seconds:.2f}s ({rate:.0f} MB/s); "
+            f"{self.cache_hits} from cache, {self.downloaded_bytes / 1e6:.1f} MB downloaded"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +75,7 @@ class ManifestEntry:
 
 def relative_key(key: str, prefix: str) -> str:
     """The path of `key` under `prefix`, refusing anything that would leave the destination."""
-    rel = key[len(prefix):].lstrip("/")
+    rel = key[len(prefix) :].lstrip("/")
     parts = PurePosixPath(rel).parts
     if not rel or any(p in ("..", ".") for p in rel.split("/")) or PurePosixPath(rel).is_absolute() or not parts:
         raise ValueError(f"object key {key!r} does not map to a safe path under the destination")
@@ -90,9 +92,19 @@ class Transfer:
     being the limit, not one TCP stream. Turn it on for a distant store where it is.
     """
 
-    def __init__(self, client, *, cache: ObjectCache, workers: int = 16, range_threshold: int | None = None,
-                 range_size: int = 16 * MiB, part_size: int = etags.UPLOAD_PART_SIZE, verify: bool = True,
-                 attempts: int = 6, sleep=time.sleep):
+    def __init__(
+        self,
+        client,
+        *,
+        cache: ObjectCache,
+        workers: int = 16,
+        range_threshold: int | None = None,
+        range_size: int = 16 * MiB,
+        part_size: int = etags.UPLOAD_PART_SIZE,
+        verify: bool = True,
+        attempts: int = 6,
+        sleep=time.sleep,
+    ):
         self.client, self.cache, self.workers = client, cache, max(1, workers)
         self.range_threshold, self.range_size, self.part_size = range_threshold, range_size, part_size
         self.verify, self.attempts, self.sleep = verify, attempts, sleep
@@ -113,8 +125,11 @@ class Transfer:
         prefix = uri.as_prefix().key
 
         def listing():
-            return [o for o in self.client.list_objects(uri.bucket, prefix=prefix, recursive=True)
-                    if not o.is_dir and not o.object_name.endswith("/")]
+            return [
+                o
+                for o in self.client.list_objects(uri.bucket, prefix=prefix, recursive=True)
+                if not o.is_dir and not o.object_name.endswith("/")
+            ]
 
         try:
             found = self._retry(listing, f"list {uri}", None)
@@ -124,8 +139,12 @@ class Transfer:
                 raise
             found = []
         if found:
-            objs = [RemoteObject(uri.bucket, o.object_name, relative_key(o.object_name, prefix), o.size,
-                                 etags.normalize(o.etag)) for o in found]
+            objs = [
+                RemoteObject(
+                    uri.bucket, o.object_name, relative_key(o.object_name, prefix), o.size, etags.normalize(o.etag)
+                )
+                for o in found
+            ]
             return sorted(objs, key=lambda o: o.key)
         if not uri.is_prefix:
             obj = self.stat(uri)
@@ -191,8 +210,12 @@ class Transfer:
 
     def _fetch_and_verify(self, obj: RemoteObject, stats: TransferStats, pool) -> Path:
         part = self.cache.part_path(obj.etag, obj.size)
-        ranged = (self.range_threshold is not None and obj.size >= self.range_threshold and pool is not None
-                  and self.workers > 1)
+        ranged = (
+            self.range_threshold is not None
+            and obj.size >= self.range_threshold
+            and pool is not None
+            and self.workers > 1
+        )
         streamed_md5 = None
         if ranged or self.cache.ranges_path(obj.etag, obj.size).exists():
             self._get_ranged(obj, part, stats, pool)
@@ -204,8 +227,9 @@ class Transfer:
                 if streamed_md5 is not None:  # hashed while it arrived: no second read
                     size = part.stat().st_size
                     if size != obj.size or streamed_md5 != obj.etag:
-                        raise etags.VerificationError(f"{obj.key}: size {size}, md5 {streamed_md5}; "
-                                                      f"expected {obj.size}, ETag {obj.etag}")
+                        raise etags.VerificationError(
+                            f"{obj.key}: size {size}, md5 {streamed_md5}; expected {obj.size}, ETag {obj.etag}"
+                        )
                     checked = True
                 else:
                     checked = etags.verify_file(part, obj.size, obj.etag)
@@ -297,8 +321,9 @@ class Transfer:
 
         try:
             # Ranges run on a private pool: the shared one may be busy running this very call.
-            with cf.ThreadPoolExecutor(min(self.workers, max(1, len(starts))),
-                                       thread_name_prefix="trainyard-range") as ranges:
+            with cf.ThreadPoolExecutor(
+                min(self.workers, max(1, len(starts))), thread_name_prefix="trainyard-range"
+            ) as ranges:
                 for fut in [ranges.submit(one, s) for s in starts]:
                     fut.result()
         finally:
@@ -306,8 +331,9 @@ class Transfer:
 
     # -- upload ----------------------------------------------------------------------------------
 
-    def upload_file(self, path: Path, bucket: str, key: str, *, skip_existing: bool = True,
-                    stats: TransferStats | None = None) -> ManifestEntry:
+    def upload_file(
+        self, path: Path, bucket: str, key: str, *, skip_existing: bool = True, stats: TransferStats | None = None
+    ) -> ManifestEntry:
         """Upload one file (multipart above `part_size`), check the ETag the server returns, and
         return its manifest entry. With `skip_existing`, an object already holding the same
         content is left alone (a retried upload continues where it stopped)."""
@@ -328,8 +354,13 @@ class Transfer:
                     raise
 
         def put():
-            result = self.client.fput_object(bucket, key, str(path), part_size=self.part_size,
-                                             num_parallel_uploads=4 if size > 4 * self.part_size else 1)
+            result = self.client.fput_object(
+                bucket,
+                key,
+                str(path),
+                part_size=self.part_size,
+                num_parallel_uploads=4 if size > 4 * self.part_size else 1,
+            )
             got = etags.normalize(result.etag)
             if self.verify and etags.kind(got) != "opaque" and got != expected:
                 raise TransientError(f"upload of {key}: server ETag {got} != local {expected}")
@@ -339,8 +370,9 @@ class Transfer:
             stats.add(bytes=size)
         return entry
 
-    def upload_dir(self, src: Path, uri: S3Uri, *, name_prefix: str = "",
-                   skip_existing: bool = True) -> tuple[list[ManifestEntry], TransferStats]:
+    def upload_dir(
+        self, src: Path, uri: S3Uri, *, name_prefix: str = "", skip_existing: bool = True
+    ) -> tuple[list[ManifestEntry], TransferStats]:
         """Upload every regular file under `src` to `uri`; manifest paths are `name_prefix` +
         the path relative to `src`, sorted."""
         started = time.monotonic()
@@ -371,4 +403,3 @@ def local_files(root: Path) -> list[str]:
             if full.is_file():
                 out.append(full.relative_to(root).as_posix())
     return sorted(out)
-

@@ -25,11 +25,11 @@ class S3Uri:
     def is_prefix(self) -> bool:
         return self.key == "" or self.key.endswith("/")
 
-    def as_prefix(self) -> "S3Uri":
+    def as_prefix(self) -> S3Uri:
         """The same location as a directory-like prefix (ends with '/', or empty for the bucket)."""
         return self if self.is_prefix else S3Uri(self.bucket, self.key + "/")
 
-    def join(self, *parts: str) -> "S3Uri":
+    def join(self, *parts: str) -> S3Uri:
         key = self.as_prefix().key + "/".join(p.strip("/") for p in parts if p.strip("/"))
         if parts and parts[-1].endswith("/"):
             key += "/"
@@ -54,7 +54,7 @@ def parse_s3(uri: str) -> S3Uri:
     """Parse `s3://bucket[/key]`; raise ValueError with the offending text otherwise."""
     if not uri.startswith("s3://"):
         raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not _BUCKET.match(bucket):
         raise ValueError(f"invalid bucket name {bucket!r} in {uri!r}")
     if any(part == ".." for part in key.split("/")):

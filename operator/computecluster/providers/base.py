@@ -15,8 +15,8 @@ class ProviderError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Observation:
-    nodes: tuple[NodeView, ...]     # the pool's Node objects
-    target: int                     # nodes the provider is asked to run (>= len(nodes) while provisioning)
+    nodes: tuple[NodeView, ...]  # the pool's Node objects
+    target: int  # nodes the provider is asked to run (>= len(nodes) while provisioning)
 
     @property
     def pending(self) -> int:
@@ -38,8 +38,10 @@ class Provider(Protocol):
 
 
 def is_ready(node: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or ())
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (node.get("status") or {}).get("conditions") or ()
+    )
 
 
 def owned_by(node: dict, cluster: dict) -> bool:
@@ -50,7 +52,12 @@ def owned_by(node: dict, cluster: dict) -> bool:
 
 def node_view(node: dict, *, used: Res = Res(), ours: int = 0, removable: bool = False) -> NodeView:
     status = node.get("status") or {}
-    return NodeView(name=node["metadata"]["name"], ready=is_ready(node) and not node["metadata"].get("deletionTimestamp"),
-                    allocatable=parse_res(status.get("allocatable") or status.get("capacity"), pods=110),
-                    used=used, schedulable=not (node.get("spec") or {}).get("unschedulable"),
-                    removable=removable, ours=ours)
+    return NodeView(
+        name=node["metadata"]["name"],
+        ready=is_ready(node) and not node["metadata"].get("deletionTimestamp"),
+        allocatable=parse_res(status.get("allocatable") or status.get("capacity"), pods=110),
+        used=used,
+        schedulable=not (node.get("spec") or {}).get("unschedulable"),
+        removable=removable,
+        ours=ours,
+    )

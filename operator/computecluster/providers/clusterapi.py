@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from kubernetes.client.rest import ApiException
 
-from trainyard.operator.core import kube
 from trainyard.operator.computecluster.providers.base import Observation, ProviderError, node_view
+from trainyard.operator.core import kube
 
 GROUP, VERSION, PLURAL = "cluster.x-k8s.io", "v1beta2", "machinedeployments"
 MACHINE_ANNOTATION = "cluster.x-k8s.io/machine"
@@ -36,15 +36,19 @@ class ClusterAPIProvider:
             return kube.custom().get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
         except ApiException as exc:
             if exc.status == 404:
-                raise ProviderError(f"MachineDeployment {ns}/{name} not found (or the Cluster API CRDs "
-                                    "are not installed)") from exc
+                raise ProviderError(
+                    f"MachineDeployment {ns}/{name} not found (or the Cluster API CRDs are not installed)"
+                ) from exc
             raise ProviderError(f"reading MachineDeployment {ns}/{name} failed: {exc.status} {exc.reason}") from exc
 
     def observe(self, cluster: dict, nodes: list[dict]) -> Observation:
         md = self._read(cluster)
         replicas = (md.get("spec") or {}).get("replicas")
-        views = tuple(node_view(n, removable=MACHINE_ANNOTATION in (n["metadata"].get("annotations") or {}))
-                      for n in nodes if not n["metadata"].get("deletionTimestamp"))
+        views = tuple(
+            node_view(n, removable=MACHINE_ANNOTATION in (n["metadata"].get("annotations") or {}))
+            for n in nodes
+            if not n["metadata"].get("deletionTimestamp")
+        )
         return Observation(views, max(len(views), replicas if replicas is not None else len(views)))
 
     @staticmethod
@@ -58,8 +62,9 @@ class ClusterAPIProvider:
         try:
             kube.custom().patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name, replicas_patch(desired))
         except ApiException as exc:
-            raise ProviderError(f"scaling MachineDeployment {ns}/{name} to {desired} failed: "
-                                f"{exc.status} {exc.reason}") from exc
+            raise ProviderError(
+                f"scaling MachineDeployment {ns}/{name} to {desired} failed: {exc.status} {exc.reason}"
+            ) from exc
 
     def _mark_for_deletion(self, node_name: str) -> None:
         node = kube.core().patch_node(node_name, {"spec": {"unschedulable": True}})
@@ -67,8 +72,13 @@ class ClusterAPIProvider:
         machine, machine_ns = ann.get(MACHINE_ANNOTATION), ann.get(MACHINE_NAMESPACE_ANNOTATION)
         if machine and machine_ns:
             kube.custom().patch_namespaced_custom_object(
-                GROUP, VERSION, machine_ns, "machines", machine,
-                {"metadata": {"annotations": {DELETE_MACHINE_ANNOTATION: "yes"}}})
+                GROUP,
+                VERSION,
+                machine_ns,
+                "machines",
+                machine,
+                {"metadata": {"annotations": {DELETE_MACHINE_ANNOTATION: "yes"}}},
+            )
 
     def release(self, cluster: dict) -> None:
         # The MachineDeployment belongs to whoever runs Cluster API; deleting the ComputeCluster

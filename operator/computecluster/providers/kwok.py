@@ -10,12 +10,11 @@ import secrets
 
 from kubernetes.client.rest import ApiException
 
-from trainyard.api.computecluster import (LABEL_CLUSTER, LABEL_CLUSTER_NAMESPACE, LABEL_INSTANCE_TYPE,
-                                          SPOT_TAINT_KEY)
+from trainyard.api.computecluster import LABEL_CLUSTER, LABEL_CLUSTER_NAMESPACE, LABEL_INSTANCE_TYPE, SPOT_TAINT_KEY
 from trainyard.api.constants import LABEL_RUN
-from trainyard.operator.core import kube, names
 from trainyard.operator.computecluster.placement import placement
 from trainyard.operator.computecluster.providers.base import Observation, ProviderError, node_view, owned_by
+from trainyard.operator.core import kube, names
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
@@ -37,15 +36,25 @@ def node_manifest(cluster: dict, name: str) -> dict:
     taints = [dict(KWOK_TAINT)]
     if spec.get("priority") == "spot":
         taints.append({"key": SPOT_TAINT_KEY, "value": "true", "effect": "NoSchedule"})
-    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-              "type": "kwok", **selector, LABEL_CLUSTER: meta["name"], LABEL_CLUSTER_NAMESPACE: meta["namespace"]}
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "type": "kwok",
+        **selector,
+        LABEL_CLUSTER: meta["name"],
+        LABEL_CLUSTER_NAMESPACE: meta["namespace"],
+    }
     if spec.get("instanceType"):
         labels[LABEL_INSTANCE_TYPE] = spec["instanceType"]
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": labels,
-                     "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"}},
+        "metadata": {
+            "name": name,
+            "labels": labels,
+            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+        },
         "spec": {"taints": taints},
         "status": {"allocatable": dict(capacity), "capacity": dict(capacity)},
     }
@@ -55,14 +64,15 @@ class KwokProvider:
     can_scale = True
 
     def observe(self, cluster: dict, nodes: list[dict]) -> Observation:
-        views = tuple(node_view(n, removable=owned_by(n, cluster)) for n in nodes
-                      if not n["metadata"].get("deletionTimestamp"))
+        views = tuple(
+            node_view(n, removable=owned_by(n, cluster)) for n in nodes if not n["metadata"].get("deletionTimestamp")
+        )
         return Observation(views, len(views))
 
     def scale(self, cluster: dict, desired: int, remove: tuple[str, ...], observed: Observation) -> None:
         # Nodes are independent: drain and delete, or create, them concurrently.
         ns = cluster["metadata"]["namespace"]
-        gone = [n for n, ok in zip(remove, _POOL.map(lambda n: _drain_and_delete(n, ns), remove)) if ok]
+        gone = [n for n, ok in zip(remove, _POOL.map(lambda n: _drain_and_delete(n, ns), remove), strict=False) if ok]
         missing = desired - (len(observed.nodes) - len(gone))
         manifests = [node_manifest(cluster, node_name(cluster, secrets.token_hex(3))) for _ in range(max(0, missing))]
         try:
@@ -82,8 +92,10 @@ def _drain_and_delete(name: str, namespace: str) -> bool:
     placed one after the decision). Returns whether the node was deleted."""
     kube.core().patch_node(name, {"spec": {"unschedulable": True}})
     pods = kube.core().list_pod_for_all_namespaces(field_selector=f"spec.nodeName={name}").items
-    if any(p.metadata.labels and LABEL_RUN in p.metadata.labels
-           and p.status.phase not in ("Succeeded", "Failed") for p in pods):
+    if any(
+        p.metadata.labels and LABEL_RUN in p.metadata.labels and p.status.phase not in ("Succeeded", "Failed")
+        for p in pods
+    ):
         kube.core().patch_node(name, {"spec": {"unschedulable": False}})
         return False
     _delete(name)
