@@ -60,8 +60,11 @@ def test_forty_runs_queue_scale_out_to_max_and_back_to_min(kubectl, namespace, o
         return next((r["status"] for r in items if (r.get("status") or {}).get("queuePosition")), None)
 
     queued = wait_for(a_queued_run, what="a run with a queue position", timeout=30)
-    assert queued["phase"] == "Queued" and conditions(queued)["Queued"]["reason"] == "WaitingForCapacity"
+    # Queued while it waits for capacity; Scaling while it waits for a node being added for it.
+    reason = {"Queued": "WaitingForCapacity", "Scaling": "WaitingForScaleUp"}[queued["phase"]]
+    assert conditions(queued)["Queued"]["reason"] == reason and conditions(queued)["Admitted"]["status"] == "False"
     assert "in the queue of ComputeCluster 'pool'" in queued["message"]
+    assert queued["admission"]["position"] == queued["queuePosition"] and not queued["admission"]["admitted"]
 
     seen_nodes, at_max = 0, False
     deadline = time.monotonic() + 150
