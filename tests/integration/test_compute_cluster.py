@@ -235,6 +235,11 @@ def test_a_restarted_operator_keeps_the_queue_decisions(kubectl, namespace, loca
         "spec": {"hard": {"count/jobs.batch": "2"}},
     }
     kubectl.apply(quota, namespace)
+    wait_for(
+        lambda: (kubectl.json("get", "resourcequota", "jobs", "-n", namespace).get("status") or {}).get("hard"),
+        what="the quota counted by its controller",
+        timeout=30,
+    )
     # One node of three 1-CPU slots; four runs that run for minutes: r-1..r-3 are admitted, r-4 waits.
     cluster = pool_cluster(namespace, minNodes=1, maxNodes=1, nodeResources={"cpu": "3", "memory": "8Gi"})
 
@@ -263,14 +268,16 @@ def test_a_restarted_operator_keeps_the_queue_decisions(kubectl, namespace, loca
 
     with KopfRunner(args, timeout=60) as second:
         status = wait_for_phase(kubectl, "r-3", namespace, ("Preparing", "Running"), timeout=40)
-        # r-3 held its slot through the restart: r-4 is not admitted in its place, and keeps its position.
-        wait_for(
-            lambda: (lambda s: s if s.get("runningRuns") == 3 and s.get("queuedRuns") == 1 else None)(
+        # r-3 held its slot through the restart: r-4 is not admitted in its place, and keeps its
+        # position — also after a pass of the new operator has seen r-3's pod on the node.
+        cc = wait_for(
+            lambda: (lambda s: s if [n.get("runs") for n in s.get("nodes") or ()] == [3] else None)(
                 get_status(kubectl, "cc", "pool", namespace)
             ),
-            what="the cluster counting 3 running and 1 queued",
+            what="a pass counting the three runs' pods on the node",
             timeout=20,
         )
+        assert (cc["runningRuns"], cc["queuedRuns"]) == (3, 1)
         after = jobs()
         r4 = get_status(kubectl, "tr", "r-4", namespace)
     assert second.exception is None, second.exception
