@@ -264,9 +264,8 @@ def report(args, results: list[dict]) -> None:
             + ("" if r["alive"] else "  (operator exited!)")
         )
     ratio = after["operator_cpu"] / max(before["operator_cpu"], 1e-9)
-    print(
-        f"operator CPU after / before: {ratio:.3f} ({before['operator_cpu'] / max(after['operator_cpu'], 1e-9):.1f}x less)"
-    )
+    less = before["operator_cpu"] / max(after["operator_cpu"], 1e-9)
+    print(f"operator CPU after / before: {ratio:.3f} ({less:.1f}x less)")
     print(f"apiserver CPU after / before: {after['apiserver_cpu'] / max(before['apiserver_cpu'], 1e-9):.3f}")
 
 
