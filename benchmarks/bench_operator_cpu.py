@@ -277,7 +277,7 @@ def report(args, results: list[dict]) -> None:
     )
     print(
         f"{'operator':<9}{'running':>8}{'to Running s':>13}{'patches/s':>10}{'operator CPU s':>15}"
-        f"{'% of a core':>12}{'apiserver CPU s':>16}"
+        f"{'% of a core':>12}{'CPU ms/patch':>13}{'apiserver CPU s':>16}"
     )
     for r in results:
         print(
