@@ -224,7 +224,8 @@ def test_a_queued_run_gets_its_identity_while_it_waits_and_stale_credentials_are
 def test_a_restarted_operator_keeps_the_queue_decisions(kubectl, namespace, local_cluster, crds, node_cleanup):
     """The decisions live on the runs (status.admission), not in the operator's memory. A quota on
     Jobs holds one of the three admitted runs without its Job while the first operator runs; the
-    second operator creates that Job exactly once, and the queued run keeps its place and position."""
+    second operator creates that Job exactly once, and the queued run stays queued with its
+    position, even though it was given a higher priority meanwhile."""
     from kopf.testing import KopfRunner
 
     args = ["run", "--standalone", "--namespace", namespace, "-m", "trainyard.operator.main"]
@@ -265,6 +266,9 @@ def test_a_restarted_operator_keeps_the_queue_decisions(kubectl, namespace, loca
     assert set(jobs()) == set(before) < first_three
     (waiting,) = first_three - set(before)  # admitted, but its Job was refused by the quota
     kubectl.run("delete", "resourcequota", "jobs", "-n", namespace)
+    # While no operator runs, r-4 jumps the queue: a decision taken afresh would now start r-4 in
+    # the free slot; the recorded one keeps that slot for the run admitted before the restart.
+    kubectl.run("patch", "tr", "r-4", "-n", namespace, "--type=merge", "-p", '{"spec":{"priority":10}}')
 
     with KopfRunner(args, timeout=60) as second:
         status = wait_for_phase(kubectl, waiting, namespace, ("Preparing", "Running"), timeout=40)
