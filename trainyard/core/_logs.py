@@ -23,6 +23,16 @@ def container_started(pod: dict, name: str = RUN_CONTAINER) -> bool:
     return False
 
 
+def chunks(resp):
+    """What arrives on a streaming response, as soon as it arrives: each HTTP chunk of a chunked
+    response (the API server's usual answer to follow=true), else whatever bytes are there."""
+    if getattr(resp, "chunked", False):
+        yield from resp.stream(amt=None, decode_content=True)
+        return
+    while data := resp.read1(65536):
+        yield data
+
+
 class LogStreamer:
     """Follows one run's output; `printed` counts the lines already shown so the store's copy
     only adds what the pod stream did not show."""
@@ -58,7 +68,7 @@ class LogStreamer:
         except Exception:
             return False
         try:
-            for chunk in resp.stream(amt=None, decode_content=True):
+            for chunk in chunks(resp):
                 self._write(chunk.decode(errors="replace"))
         except Exception:
             pass  # the connection dropped (pod deleted, API restart): the store has the rest
