@@ -13,6 +13,7 @@ from trainyard.api.trainingrun import PHASE_CANCELED, PHASE_COMPLETED, PHASE_FAI
 TERMINAL = (PHASE_COMPLETED, PHASE_FAILED, PHASE_CANCELED)
 RUN_CONTAINER = "run"
 POLL_SECONDS = 0.3
+FOLLOW_ATTEMPTS = 3
 
 
 def container_started(pod: dict, name: str = RUN_CONTAINER) -> bool:
@@ -43,6 +44,7 @@ class LogStreamer:
         self.pod_logs_ok = True
         self.streamed_pods: set[str] = set()
         self._partial = ""
+        self._failures = 0
 
     def _write(self, text: str) -> None:
         text = self._partial + text
@@ -99,9 +101,14 @@ class LogStreamer:
                     if self.printed:
                         self.out.write(f"--- {pod} (a new attempt) ---\n")
                         self.printed = 0  # the store's copy is of the last attempt
-                    if not self._follow(pod):
+                    if self._follow(pod):
+                        continue
+                    # A refused log request: the container may be just starting (retry), or no
+                    # kubelet answers log requests here (give up, the store's copy comes at the end).
+                    self._failures += 1
+                    self.streamed_pods.discard(pod)
+                    if self._failures >= FOLLOW_ATTEMPTS:
                         self.pod_logs_ok = False
-                    continue
             time.sleep(POLL_SECONDS)
         self._from_store()
         return obj
