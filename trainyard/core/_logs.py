@@ -20,7 +20,7 @@ def container_started(pod: dict, name: str = RUN_CONTAINER) -> bool:
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         if cs.get("name") == name:
             state = cs.get("state") or {}
-            return bool(state.get("running") or state.get("terminated"))
+            return "running" in state or "terminated" in state
     return False
 
 
