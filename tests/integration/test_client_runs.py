@@ -101,12 +101,13 @@ def test_compute_target_absent_created_waited_for_and_deleted(kubectl, ws, opera
 
 
 def test_the_tutorial_workflow_from_submit_to_registered_model(
-    kubectl, ws, operator, process_kubelet, tmp_path, capsys
+    kubectl, ws, operator, process_kubelet, tmp_path, capsys, monkeypatch
 ):
-    from trainyard.core import Environment, Experiment, Model, ScriptRunConfig, Webservice
+    from trainyard.core import Environment, Experiment, Model, ScriptRunConfig, Webservice, datastore
     from trainyard.core.conda_dependencies import CondaDependencies
     from trainyard.core.resource_configuration import ResourceConfiguration
 
+    monkeypatch.setattr(datastore, "_MOUNT_WARNED", [])
     compute_target = _cluster(ws)
     data = tmp_path / "data"
     data.mkdir()
