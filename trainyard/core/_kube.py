@@ -163,9 +163,10 @@ class Kube:
             )
         return self.core().read_namespaced_pod_log(pod, namespace, _request_timeout=10, **kw)
 
-    def service_proxy(self, namespace: str, service: str, port: int | str, path: str, body: bytes | None = None):
-        """POST (or GET without a body) through the API server's service proxy, so a laptop reaches
-        a ClusterIP Service. Returns (status, bytes)."""
+    def service_proxy(self, namespace: str, service: str, port: int | str, path: str, body=None):
+        """POST `body` (a JSON-serialisable object; the client encodes it) — or GET without one —
+        through the API server's service proxy, so a laptop reaches a ClusterIP Service.
+        Returns (status, bytes)."""
         from kubernetes.client.rest import ApiException
 
         url = f"/api/v1/namespaces/{namespace}/services/http:{service}:{port}/proxy/{path.lstrip('/')}"
@@ -174,7 +175,7 @@ class Kube:
                 url,
                 "POST" if body is not None else "GET",
                 header_params={"Content-Type": "application/json", "Accept": "application/json"},
-                body=body.decode() if body is not None else None,
+                body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _request_timeout=60,

@@ -168,8 +168,15 @@ class Webservice:
     def run(self, input_data):
         """POST `input_data` (a JSON string such as '{"data": [[...]]}', as in Azure) to the
         service's /score; returns the decoded JSON answer (the predictions)."""
-        body = input_data if isinstance(input_data, (str, bytes)) else json.dumps(input_data)
-        body = body.encode() if isinstance(body, str) else body
+        if isinstance(input_data, (str, bytes)):
+            try:
+                body = json.loads(input_data)
+            except ValueError as exc:
+                raise WebserviceException(
+                    f"input_data is not valid JSON ({exc}): pass a JSON string such as '{{\"data\": [[...]]}}'"
+                ) from None
+        else:
+            body = input_data
         where = service_of(self.scoring_uri)
         if where is None:
             raise WebserviceException(
