@@ -267,3 +267,67 @@ def test_a_missing_kubeconfig_and_an_unreachable_store_are_one_line(ws, tmp_path
     with pytest.raises(UserErrorException) as err:
         Workspace(namespace=ws.namespace).get_default_datastore().upload(str(tmp_path))
     assert "object store unreachable at http://127.0.0.1:9" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_service_run_goes_through_the_api_servers_service_proxy(kubectl, ws):
+    """Webservice.run() posts Azure's JSON string through the API server to a Service: here one
+    whose endpoint is a small HTTP server on this machine's address (what a model server answers
+    is tested by the serving tiers)."""
+    import http.server
+    import socket
+    import threading
+
+    from trainyard.core.exceptions import WebserviceException
+    from trainyard.core.webservice import Webservice
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, body))
+            reply = json.dumps([sum(row) for row in body["data"]]).encode()
+            self.send_response(200 if body["data"] else 400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # no packet is sent: this picks the address of the default route
+        host_ip = s.getsockname()[0]
+    server = http.server.ThreadingHTTPServer((host_ip, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kubectl.apply(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": "fake-serving"},
+                    "spec": {"ports": [{"name": "http", "port": 80, "targetPort": server.server_port}]},
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "Endpoints",
+                    "metadata": {"name": "fake-serving"},
+                    "subsets": [
+                        {"addresses": [{"ip": host_ip}], "ports": [{"name": "http", "port": server.server_port}]}
+                    ],
+                },
+            ],
+            ws.namespace,
+        )
+        obj = {"metadata": {"name": "fake"}, "status": {"endpoint": f"http://fake-serving.{ws.namespace}.svc/score"}}
+        service = Webservice(ws, "fake-service", _obj=obj)
+        assert service.run(input_data=json.dumps({"data": [[1, 2], [3.5, 4]]})) == [3, 7.5]
+        assert seen == [("/score", {"data": [[1, 2], [3.5, 4]]})]
+        with pytest.raises(WebserviceException, match="answered 400"):
+            service.run('{"data": []}')
+        with pytest.raises(WebserviceException, match="not valid JSON"):
+            service.run("{data")
+    finally:
+        server.shutdown()
