@@ -167,8 +167,17 @@ class Run:
     # -- children (a sweep's trials) -------------------------------------------------------------
 
     def get_children(self, recursive: bool = False, tags=None, properties=None, type=None, status=None, **kw):
+        """Runs labelled trainyard.dev/parent-run=<this run>, and the trials a sweep lists in
+        status.trials; empty for a run that is not a sweep."""
         ws = self._ws
         items = ws._kube.list(TRAINING_RUN, ws.namespace, f"{_submit.PARENT_LABEL}={self.id}")
+        known = {r["metadata"]["name"] for r in items}
+        for trial in (self._refresh().get("status") or {}).get("trials") or []:
+            if trial.get("name") and trial["name"] not in known:
+                try:
+                    items.append(ws._kube.get(TRAINING_RUN, ws.namespace, trial["name"]))
+                except NotFound:
+                    continue
         items.sort(key=lambda r: r["metadata"].get("creationTimestamp") or "")
         for obj in items:
             child = Run(self.experiment, obj["metadata"]["name"], _obj=obj)
