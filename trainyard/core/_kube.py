@@ -167,14 +167,21 @@ class Kube:
         """POST `body` (a JSON-serialisable object; the client encodes it) — or GET without one —
         through the API server's service proxy, so a laptop reaches a ClusterIP Service.
         Returns (status, bytes)."""
+        path = f"/api/v1/namespaces/{namespace}/services/http:{service}:{port}/proxy/{path.lstrip('/')}"
+        method = "POST" if body is not None else "GET"
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        api = self.api
+        if hasattr(api, "param_serialize"):  # kubernetes >= 35: serialise, then send
+            request = api.param_serialize(method, path, header_params=headers, body=body, auth_settings=["BearerToken"])
+            resp = self.call(api.call_api, *request, _request_timeout=60, what=f"Service {service!r}")
+            return resp.status, resp.read()
         from kubernetes.client.rest import ApiException
 
-        url = f"/api/v1/namespaces/{namespace}/services/http:{service}:{port}/proxy/{path.lstrip('/')}"
         try:
-            resp = self.api.call_api(
-                url,
-                "POST" if body is not None else "GET",
-                header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            resp = api.call_api(
+                path,
+                method,
+                header_params=headers,
                 body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,

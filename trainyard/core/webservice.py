@@ -134,7 +134,10 @@ class Webservice:
         return [Model(self.workspace, self._obj["metadata"]["name"], _obj=self._obj)]
 
     def __repr__(self) -> str:
-        return f"Webservice(workspace={self.workspace.name}, name={self.name}, state={self.state})"
+        phase = (self._obj.get("status") or {}).get("phase")
+        return (
+            f"Webservice(workspace={self.workspace.name}, name={self.name}, state={STATES.get(phase, 'Transitioning')})"
+        )
 
     def wait_for_deployment(self, show_output: bool = False, timeout_sec: float | None = None) -> None:
         deadline = time.monotonic() + (timeout_sec or DEPLOY_TIMEOUT)
