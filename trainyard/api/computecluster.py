@@ -32,6 +32,11 @@ REASON_BELOW_MAX_NODES = "BelowMaxNodes"
 REASON_FIXED_POOL = "FixedPool"
 REASON_PROVIDER_HEALTHY = "ProviderHealthy"
 REASON_PROVIDER_FAILED = "ProviderFailed"
+# why the scaling policy (operator/computecluster/scaling.py) holds the pool still; a decision's
+# reason, not a condition's: ScalingDown=False says NoIdleNodes with the decision's message
+REASON_SETTLING = "Settling"
+REASON_COOLDOWN = "Cooldown"
+REASON_STEADY = "Steady"
 
 # ---- well-known labels, taints and annotations ---------------------------------------------------
 LABEL_CLUSTER = "trainyard.dev/compute-cluster"  # on nodes a provider created for a cluster
