@@ -1,5 +1,6 @@
 """One reconcile of a RegisteredModel: make the current source a version (or say why not), serve
-what `spec.deployment` asks for, compute status, write it once.
+what `spec.deployment` asks for (operator/registeredmodel/rollout.py), derive the status from
+what it observed (operator/registeredmodel/status.py), write it once if it changed.
 
 Versions are recorded only after their bytes are copied and verified (operator/registeredmodel/store.py),
 with a resourceVersion precondition on the status write, so two reconciles racing — or one

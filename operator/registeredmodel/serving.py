@@ -16,8 +16,8 @@ what it is. Each pod:
   answer with `Connection: close` for a drain period and finish in-flight requests.
 
 Rolling within a version never drops capacity (maxUnavailable 0); moving traffic to another version
-is done by the reconcile, which removes an old version's Deployment only once every new one is
-available (see `retire`).
+is done by operator/registeredmodel/rollout.py, which removes an old version's Deployment only once
+every new one is available (see `retire`).
 """
 
 from __future__ import annotations

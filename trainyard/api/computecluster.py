@@ -14,8 +14,6 @@ SCALING_DOWN = "ScalingDown"  # idle nodes are being removed
 AT_MAX_CAPACITY = "AtMaxCapacity"  # queued runs do not fit and the pool is at maxNodes
 PROVIDER_ERROR = "ProviderError"  # the provider failed to observe or scale the pool
 
-CONDITION_TYPES = (READY, SCALING_UP, SCALING_DOWN, AT_MAX_CAPACITY, PROVIDER_ERROR)
-
 # ---- reasons ------------------------------------------------------------------------------------
 REASON_POOL_READY = "PoolReady"
 REASON_WAITING_FOR_NODES = "WaitingForNodes"
