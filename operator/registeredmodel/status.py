@@ -84,9 +84,10 @@ def versions_after(status: dict | None, registration: Registration | None) -> tu
 
 
 def _registered(r: Registration) -> tuple[str, str, str]:
-    if r.problem is not None:
-        return cond.FALSE, r.problem.reason, r.problem.message
     e = r.entry
+    if e is None:
+        assert r.problem is not None  # a Registration holds exactly one of the two
+        return cond.FALSE, r.problem.reason, r.problem.message
     reason = rm.REASON_REGISTERED if r.created else rm.REASON_SOURCE_UNCHANGED
     return cond.TRUE, reason, f"version {e['version']} ({e['uri']}, sha256 {e['sha256'][:12]})"
 
