@@ -79,7 +79,7 @@ def derive(cluster: dict, f: Facts, *, now: str) -> dict:
             True,
             cc.REASON_MAX_NODES_REACHED,
             f"{f.queued} run(s) queued; the pool is at maxNodes={spec['maxNodes']}"
-            if d.reason != "FixedPool"
+            if d.reason != cc.REASON_FIXED_POOL
             else f"{f.queued} run(s) queued on a fixed pool of {current} node(s)",
         )
     else:

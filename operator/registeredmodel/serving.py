@@ -16,8 +16,8 @@ what it is. Each pod:
   answer with `Connection: close` for a drain period and finish in-flight requests.
 
 Rolling within a version never drops capacity (maxUnavailable 0); moving traffic to another version
-is done by the reconcile, which removes an old version's Deployment only once every new one is
-available (see `retire`).
+is done by operator/registeredmodel/rollout.py, which removes an old version's Deployment only once
+every new one is available (see `retire`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from trainyard.api.constants import API_VERSION, LABEL_MODEL, REGISTERED_MODEL
 from trainyard.operator.core import names
 from trainyard.operator.core.config import OperatorConfig
 from trainyard.operator.core.store_access import CREDENTIALS_EXPIRE, store_secret_data
+from trainyard.operator.registeredmodel.status import Problem
 from trainyard.storage import layout
 
 LABEL_MODEL_VERSION = "trainyard.dev/model-version"
@@ -42,12 +43,6 @@ PRESTOP_SLEEP_SECONDS = 5  # endpoint removal reaches every kube-proxy within th
 DRAIN_SECONDS = 3  # then Connection: close on every response, in-flight work finishes
 GRACE_SECONDS = 30
 SHA256_ANNOTATION = "trainyard.dev/model-sha256"
-
-
-class ServingProblem(Exception):
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason, self.message = reason, message
 
 
 # ---- names --------------------------------------------------------------------------------------
@@ -78,18 +73,18 @@ def endpoint(model: dict) -> str:
 
 def traffic(model: dict, versions: list[dict], current: int | None) -> list[tuple[dict, int]]:
     """[(version entry, percent)] of the versions that receive traffic: `deployment.traffic`, or
-    everything to the current version. Percent 0 means not served. Raises ServingProblem when a
+    everything to the current version. Percent 0 means not served. Raises Problem when a
     listed version is not registered."""
     by_number = {v["version"]: v for v in versions}
     wanted = (model["spec"].get("deployment") or {}).get("traffic")
     if not wanted:
         if current is None or current not in by_number:
-            raise ServingProblem(rm.REASON_NOTHING_TO_SERVE, "no version is registered yet")
+            raise Problem(rm.REASON_NOTHING_TO_SERVE, "no version is registered yet")
         return [(by_number[current], 100)]
     missing = [t["version"] for t in wanted if t["version"] not in by_number]
     if missing:
         have = ", ".join(str(v) for v in sorted(by_number)) or "none"
-        raise ServingProblem(
+        raise Problem(
             rm.REASON_VERSION_NOT_REGISTERED,
             f"deployment.traffic names version(s) {', '.join(map(str, missing))}, which are not "
             f"registered (registered: {have}); fix deployment.traffic",

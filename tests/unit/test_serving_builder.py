@@ -6,6 +6,7 @@ import pytest
 
 from trainyard.operator.core.config import OperatorConfig
 from trainyard.operator.registeredmodel import serving
+from trainyard.operator.registeredmodel.status import Problem
 
 CFG = OperatorConfig(s3_endpoint="http://minio:9000", s3_endpoint_for_pods="http://minio.trainyard:9000")
 SHA = "c" * 64
@@ -203,12 +204,10 @@ def test_traffic_defaults_to_the_current_version_and_names_missing_versions():
     assert serving.traffic(split, versions, 2) == [(entry(1), 80), (entry(2), 20)]
     drained = model(traffic=[{"version": 2, "percent": 100}, {"version": 1, "percent": 0}])
     assert serving.traffic(drained, versions, 2) == [(entry(2), 100)]
-    with pytest.raises(
-        serving.ServingProblem, match=r"version\(s\) 7, which are not registered \(registered: 1, 2\)"
-    ) as info:
+    with pytest.raises(Problem, match=r"version\(s\) 7, which are not registered \(registered: 1, 2\)") as info:
         serving.traffic(model(traffic=[{"version": 7, "percent": 100}]), versions, 2)
     assert info.value.reason == "TrafficVersionNotRegistered"
-    with pytest.raises(serving.ServingProblem) as info:
+    with pytest.raises(Problem) as info:
         serving.traffic(model(), [], None)
     assert info.value.reason == "NothingToServe"
 
