@@ -67,3 +67,10 @@ def test_pure_module_loads_neither_the_kubernetes_client_nor_kopf(module, tmp_pa
         [sys.executable, "-c", code, module], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == [], f"importing {module} loads {out[:5]}"
+
+
+def test_mypy_checks_every_pure_module():
+    tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]
+    (pure,) = [c for c in tool["importlinter"]["contracts"] if c["id"] == "pure"]
+    checked = set(tool["mypy"]["modules"]) | set(tool["mypy"]["packages"])
+    assert set(pure["source_modules"]) - checked == set()
