@@ -84,10 +84,10 @@ def resolve(model: dict, run: dict | None) -> Source:
             "or fix spec.source.trainingRun.name",
         )
     status = run.get("status") or {}
-    conditions = status.get("conditions")
+    conditions: list[dict] = status.get("conditions") or []
     phase = tr.phase_of(conditions)
     if tr.is_terminal(conditions) and phase != tr.PHASE_COMPLETED:
-        why: dict = next((c for c in conditions or () if c.get("type") in (tr.FAILED, tr.CANCELED)), {})
+        why = next((c for c in conditions if c.get("type") in (tr.FAILED, tr.CANCELED)), {})
         raise SourceProblem(
             rm.REASON_RUN_FAILED,
             f"TrainingRun {name!r} ended {phase} ({why.get('reason', '')}): only a Completed run's "
