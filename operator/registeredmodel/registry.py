@@ -72,7 +72,7 @@ def resolve(model: dict, run: dict | None) -> Source:
             "or fix spec.source.trainingRun.name",
         )
     status = run.get("status") or {}
-    conditions = status.get("conditions")
+    conditions: list[dict] = status.get("conditions") or []
     phase = tr.phase_of(conditions)
     if tr.is_terminal(conditions) and phase != tr.PHASE_COMPLETED:
         why = next((c for c in conditions if c.get("type") in (tr.FAILED, tr.CANCELED)), {})
