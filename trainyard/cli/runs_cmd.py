@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from trainyard.cli import kube, logs_cmd, run_list, run_spec
+from trainyard.cli import kube, logs_cmd, run_list, run_spec, store_check
 from trainyard.cli.kube import CliError
 
 
@@ -135,6 +135,7 @@ def submit(args) -> int:
     else:
         kube.get_compute(ns, args.compute)
         cfg, client = _store()
+        store_check.check(cfg, client)  # the operator must be able to read what is uploaded
         uri, uploaded = snapshot.upload(client, cfg.bucket, args.dir, progress=_Progress())
         print(f"snapshot {uri} ({'uploaded' if uploaded else 'unchanged, reused'})", file=sys.stderr)
         source = {"snapshot": str(uri)}
