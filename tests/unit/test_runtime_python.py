@@ -113,3 +113,14 @@ def test_code_in_the_image_uses_no_stdlib_name_its_python_lacks(top):
         if (used := newer_names_used(path.read_text(), lowest))
     }
     assert offenders == {}, f"needs a newer Python than {lowest} (use getattr with a fallback): {offenders}"
+
+
+def test_readme_lists_the_curated_images_versions():
+    """README's table of the curated runtime image is the truth of images.py (issue 19 item 10)."""
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("### The curated runtime image") :].split("\n\n")[2]
+    rows = dict(line.strip("|").replace(" ", "").split("|", 1) for line in table.splitlines()[2:])
+    assert rows == {
+        "Python": "{}.{}.{}(Debian{}'s`python3`)".format(*image_python(), images.DEBIAN_SUITE),
+        **{name: images.RUNTIME_PINS[name] for name in ("scikit-learn", "numpy", "scipy", "joblib")},
+    }
