@@ -211,3 +211,18 @@ def test_symlinks_inside_are_kept_and_outside_refused(tmp_path):
     (src / "passwd").symlink_to("/etc/passwd")
     with pytest.raises(SnapshotError, match="passwd: symlink to '/etc/passwd' points outside"):
         snapshot.make(src, tmp_path)
+
+
+def test_links_already_in_the_destination_are_followed_when_checking(tmp_path, extraction):
+    """A retried attempt extracts into a directory that may hold a symlink out of it."""
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "outside").symlink_to(tmp_path)
+    for entries, match in (
+        ([("outside/escape.txt", REG, b"e", 0o644)], "'outside/escape.txt' would be written outside"),
+        ([("up", SYM, "outside/..", 0o777)], "link 'up' -> 'outside/..' points outside"),
+    ):
+        with pytest.raises(SnapshotError, match=match):
+            snapshot.extract(hostile(tmp_path / "bad.tar.gz", *entries), dest)
+        assert sorted(p.name for p in dest.iterdir()) == ["outside"]
+    assert not (tmp_path / "escape.txt").exists()

@@ -214,6 +214,26 @@ def check_members(members: list[tarfile.TarInfo]) -> None:
                 )
 
 
+def check_on_disk(members: list[tarfile.TarInfo], dest: Path) -> None:
+    """What `dest` already holds (a retried attempt's files, inputs staged beside the code) may
+    have symlinks of its own: each member's path and link target must still resolve inside
+    `dest` when followed on disk, as the data filter checks with realpath()."""
+    root = os.path.realpath(dest)
+
+    def inside(path: str) -> bool:
+        return os.path.commonpath([root, os.path.realpath(os.path.join(root, path))]) == root
+
+    for m in members:
+        name = os.path.normpath(m.name)
+        if not inside(os.path.dirname(name)):
+            raise SnapshotError(f"unsafe snapshot: {m.name!r} would be written outside the destination")
+        if m.issym() or m.islnk():
+            target = os.path.join(os.path.dirname(name), m.linkname) if m.issym() else m.linkname
+            if not inside(target):
+                where = f"link {m.name!r} -> {m.linkname!r}"
+                raise SnapshotError(f"unsafe snapshot: {where} points outside the destination")
+
+
 def _data_mode(m: tarfile.TarInfo) -> int:
     """The mode `tarfile.data_filter` gives: no setuid/setgid/sticky, no group/other write; a file
     the owner cannot execute is executable by nobody; the owner can always read and write."""
@@ -249,6 +269,7 @@ def extract(tarball: Path, dest: Path) -> int:
         with tarfile.open(tarball, mode="r:gz") as tar:
             members = tar.getmembers()
             check_members(members)
+            check_on_disk(members, dest)
             if getattr(tarfile, "data_filter", None) is not None:
                 tar.extractall(dest, members=members, filter="data")
             else:
