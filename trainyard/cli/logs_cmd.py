@@ -71,7 +71,8 @@ def logs(args) -> int:
     for _ in range(2):  # the staging container, then the script's once it starts
         pods = kube.run_pods(ns, args.run)
         if not pods:
-            return _from_store(ns, run, why="its pod is gone")
+            ended = (run.get("status") or {}).get("phase") in ("Completed", "Failed", "Canceled")
+            return _from_store(ns, run, why="its pod is gone" if ended else "it has no pod yet")
         pod = pods[-1]
         container, note = pick_container(pod)
         if container is None:
