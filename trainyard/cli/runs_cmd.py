@@ -172,8 +172,6 @@ def submit(args) -> int:
 def runs(args) -> int:
     import datetime
 
-    from trainyard.cli import run_list
-
     try:
         phases = run_list.parse_phases(args.phase)  # before any API call: a typo needs no cluster
         chosen = run_list.select(kube.list_runs(_ns(args)), experiment=args.experiment, phases=phases, sort=args.sort)
