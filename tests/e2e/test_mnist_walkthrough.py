@@ -193,3 +193,18 @@ def test_submit_refuses_the_local_clusters_own_store(real_cluster, user):
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert "is not the one the operator reads, http://trainyard-minio.trainyard.svc:9000" in refused.stderr
     assert "`kubectl -n trainyard port-forward svc/trainyard-minio 9000:9000`" in refused.stderr
+
+
+@pytest.mark.timeout(120)
+def test_local_status_sees_the_real_nodes_api_server_and_kubelet_serving(real_cluster):
+    """They bind the node's address, not 127.0.0.1 (issue 19 item 9)."""
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "trainyard"), "local", "--dir", str(real_cluster.dir), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("apiserver", "kubelet", "etcd", "containerd", "coredns"):
+        assert rows[name].endswith("  running"), proc.stdout
