@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     from trainyard.runtime.serving.config import add_arguments
 
     p = sub.add_parser(
-        "serve", help="serve a scikit-learn model (Azure ML /score, KServe V1, Open Inference Protocol over HTTP and gRPC)"
+        "serve",
+        help="serve a scikit-learn model (Azure ML /score, KServe V1, Open Inference Protocol on HTTP and gRPC)",
     )
     add_arguments(p)
     p.set_defaults(func=_serve)
