@@ -275,3 +275,40 @@ def test_grpc_and_binary_http_at_once_each_get_their_own_prediction(server, grpc
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         assert [int(v) for v in pool.map(one, range(64))] == expected
+
+
+@pytest.fixture(scope="module")
+def named_digits_server(tmp_path_factory, digits):  # noqa: F811
+    """A classifier whose labels are strings: its predictions are BYTES tensors."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, _ = digits
+    words = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    model = LogisticRegression(max_iter=3000).fit(x, words[digits[1].predict(x)])
+    tmp = tmp_path_factory.mktemp("serve-bytes")
+    joblib.dump(model, tmp / "model.joblib")
+    proc, client, log = start_server(tmp, tmp / "model.joblib")
+    try:
+        wait_for(lambda: proc.poll() is not None or client.up(), what="the model server to be ready", timeout=60)
+        assert proc.poll() is None, open(log.name).read()
+        yield client, model
+    finally:
+        stop(proc)
+        log.close()
+
+
+def test_string_labels_come_back_as_bytes_tensors_over_both_transports(named_digits_server, digits):  # noqa: F811
+    server, model = named_digits_server
+    x = digits[0][:16]
+    expected = [label.encode() for label in model.predict(x)]
+    inp = thttp.InferInput("input-0", [16, 64], "FP64")
+    inp.set_data_from_numpy(x)
+    result = thttp.InferenceServerClient(f"127.0.0.1:{server.port}").infer(NAME, [inp])
+    assert result.get_output("predict")["datatype"] == "BYTES"
+    assert result.as_numpy("predict").tolist() == expected
+    inp = tgrpc.InferInput("input-0", [16, 64], "FP64")
+    inp.set_data_from_numpy(x)
+    result = tgrpc.InferenceServerClient(f"127.0.0.1:{server.grpc_port}").infer(NAME, [inp])
+    assert result.as_numpy("predict").tolist() == expected
+    meta = tgrpc.InferenceServerClient(f"127.0.0.1:{server.grpc_port}").get_model_metadata(NAME, as_json=True)
+    assert "versions" not in meta and meta["outputs"][0]["datatype"] == "BYTES"  # no --model-version: none
