@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import socket
 
 import grpc
 import joblib
@@ -312,3 +313,19 @@ def test_string_labels_come_back_as_bytes_tensors_over_both_transports(named_dig
     assert result.as_numpy("predict").tolist() == expected
     meta = tgrpc.InferenceServerClient(f"127.0.0.1:{server.grpc_port}").get_model_metadata(NAME, as_json=True)
     assert "versions" not in meta and meta["outputs"][0]["datatype"] == "BYTES"  # no --model-version: none
+
+
+def test_a_grpc_port_in_use_stops_the_server_with_the_reason(tmp_path, digits):  # noqa: F811
+    joblib.dump(digits[1], tmp_path / "model.joblib")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc, _client, log = start_server(tmp_path, tmp_path / "model.joblib", "--grpc-port", str(port))
+        try:
+            proc.wait(timeout=60)
+        finally:
+            stop(proc)
+            log.close()
+    output = open(log.name).read()
+    assert proc.returncode == 1 and f"cannot listen for gRPC on 127.0.0.1:{port}" in output, output
