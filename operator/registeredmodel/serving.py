@@ -37,6 +37,7 @@ LABEL_MODEL_VERSION = "trainyard.dev/model-version"
 COMPONENT = "model-server"
 PORT = 8080
 SERVICE_PORT = 80
+GRPC_PORT = 8081  # the Open Inference Protocol over gRPC: the same number on the container and the Service
 MODEL_MOUNT = "/model"
 DEFAULT_RESOURCES = {"cpu": "1", "memory": "512Mi"}  # the Azure ML tutorial's 1 CPU, 0.5 GB
 PRESTOP_SLEEP_SECONDS = 5  # endpoint removal reaches every kube-proxy within this
@@ -177,9 +178,13 @@ def build_deployment(model: dict, entry: dict, image: str, cfg: OperatorConfig, 
             {"name": "TRAINYARD_SERVE_MODEL_VERSION", "value": str(version)},
             {"name": "TRAINYARD_SERVE_HOST", "value": "0.0.0.0"},
             {"name": "TRAINYARD_SERVE_PORT", "value": str(PORT)},
+            {"name": "TRAINYARD_SERVE_GRPC_PORT", "value": str(GRPC_PORT)},
             {"name": "TRAINYARD_SERVE_DRAIN_SECONDS", "value": str(DRAIN_SECONDS)},
         ],
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+        ],
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": 1,
@@ -233,7 +238,17 @@ def build_service(model: dict) -> dict:
         "spec": {
             "type": "ClusterIP",
             "selector": {LABEL_MODEL: name, "app.kubernetes.io/component": COMPONENT},
-            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"},
+                # h2c: gRPC is HTTP/2 without TLS; the hint lets ingresses and meshes proxy it as such.
+                {
+                    "name": "grpc",
+                    "port": GRPC_PORT,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "kubernetes.io/h2c",
+                },
+            ],
         },
     }
 

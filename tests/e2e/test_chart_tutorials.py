@@ -168,6 +168,52 @@ def test_mnist_tutorial_trains_registers_v1_and_serves(real_cluster, real_kubect
     _check_served_equals_local(real_cluster, real_kubectl, trainyard_release, ns, model, rows)
 
 
+@pytest.mark.timeout(SERVE_TIMEOUT)
+def test_mnist_v1_answers_tritonclient_over_http_and_grpc(real_kubectl, trainyard_release, ns, mnist_v1):
+    """The served RegisteredModel speaks the Open Inference Protocol to tritonclient at its
+    defaults, through the Service's named ports: binary tensors over HTTP, raw contents over gRPC,
+    the registry version in its metadata, and the model's own predictions."""
+    import tritonclient.grpc as tgrpc
+    import tritonclient.http as thttp
+
+    from trainyard.local.chart import PortForward
+
+    _run, model, _threshold = mnist_v1
+    name, version = model["metadata"]["name"], str(model["status"]["version"])
+    service = model["status"]["endpoint"].removeprefix("http://").split(".")[0]
+    rows = np.asarray(_test_rows(real_kubectl, ns, trainyard_release)[:32])
+    secret = copy_store_secret(real_kubectl, "trainyard", ns)
+    expected = local_predict(
+        real_kubectl,
+        ns,
+        _runtime_image(trainyard_release),
+        model["status"]["uri"],
+        rows.tolist(),
+        secret=secret,
+        store_endpoint=STORE,
+    )
+    kubectl = trainyard_release.kubectl_cmd()
+    with (
+        PortForward(kubectl, ns, f"svc/{service}", 80) as http_pf,
+        PortForward(kubectl, ns, f"svc/{service}", 8081) as grpc_pf,
+    ):
+        http = thttp.InferenceServerClient(f"127.0.0.1:{http_pf.port}")
+        assert http.is_server_ready() and http.is_model_ready(name, version)
+        assert http.get_model_metadata(name)["versions"] == [version]
+        inp = thttp.InferInput("input-0", list(rows.shape), "FP64")
+        inp.set_data_from_numpy(rows)
+        result = http.infer(name, [inp], model_version=version)
+        assert "binary_data_size" in result.get_output("predict")["parameters"]
+        assert result.as_numpy("predict").tolist() == expected
+
+        grpc_client = tgrpc.InferenceServerClient(f"127.0.0.1:{grpc_pf.port}")
+        assert grpc_client.is_server_ready() and grpc_client.is_model_ready(name, version)
+        assert list(grpc_client.get_model_metadata(name).versions) == [version]
+        inp = tgrpc.InferInput("input-0", list(rows.shape), "FP64")
+        inp.set_data_from_numpy(rows)
+        assert grpc_client.infer(name, [inp]).as_numpy("predict").tolist() == expected
+
+
 @pytest.mark.timeout(RUN_TIMEOUT + SERVE_TIMEOUT + 300)
 def test_second_run_registers_v2_and_the_endpoint_rolls_over_without_a_failed_request(
     real_cluster, real_kubectl, trainyard_release, ns, mnist_v1

@@ -102,9 +102,13 @@ def test_deployment_is_exact():
                                 {"name": "TRAINYARD_SERVE_MODEL_VERSION", "value": "3"},
                                 {"name": "TRAINYARD_SERVE_HOST", "value": "0.0.0.0"},
                                 {"name": "TRAINYARD_SERVE_PORT", "value": "8080"},
+                                {"name": "TRAINYARD_SERVE_GRPC_PORT", "value": "8081"},
                                 {"name": "TRAINYARD_SERVE_DRAIN_SECONDS", "value": "3"},
                             ],
-                            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                            "ports": [
+                                {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                                {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+                            ],
                             "readinessProbe": {
                                 "httpGet": {"path": "/v2/health/ready", "port": "http"},
                                 "periodSeconds": 1,
@@ -149,7 +153,16 @@ def test_service_selects_every_version_and_hpa_targets_one():
         "spec": {
             "type": "ClusterIP",
             "selector": {"trainyard.dev/model": "mnist", "app.kubernetes.io/component": "model-server"},
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "grpc",
+                    "port": 8081,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "kubernetes.io/h2c",
+                },
+            ],
         },
     }
     hpa = serving.build_hpa(model(), 2, (1, 4), 70)
