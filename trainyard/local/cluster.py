@@ -43,6 +43,19 @@ KWOK_STAGES = Path(__file__).with_name("kwok_stages.yaml")
 KWOK_NODE_LABELS = {"type": "kwok", "trainyard.dev/pool": "kwok"}
 
 
+def listen_host(st: ClusterState, port_name: str) -> str:
+    """The address a component binds its recorded port on: with a real node the API server and
+    the kubelet serve on the node's address (pods reach them there), not on 127.0.0.1; every
+    other port, health endpoints included, is on 127.0.0.1."""
+    if port_name == "apiserver":
+        return st.api_host
+    if port_name == "kubelet" and st.real_node:
+        from trainyard.local import nodeconfig
+
+        return nodeconfig.NODE_IP
+    return "127.0.0.1"
+
+
 def default_dir(name: str = "default") -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "trainyard" / "local" / name
@@ -515,10 +528,10 @@ class LocalCluster:
                 "pid": pid,
                 "running": alive(pid),
                 "port": port,
-                "listening": bool(port and port_listening(port)),
+                "listening": bool(port and port_listening(port, listen_host(st, name))),
             }
         return report
 
     def listening_ports(self) -> list[int]:
         st = self.state()
-        return [port for port in (st.ports.values() if st else []) if port_listening(port)]
+        return [port for name, port in (st.ports.items() if st else []) if port_listening(port, listen_host(st, name))]
