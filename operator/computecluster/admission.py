@@ -1,137 +1,134 @@
-"""Where a run learns whether it may start, and how a ComputeCluster is woken.
+"""The admission decision of a ComputeCluster's queue, recorded on each run as `status.admission`
+(as Kueue records a Workload's admission) — pure functions over plain dicts.
 
-The cluster's reconcile (operator/computecluster/reconcile.py) is the only place that decides the built-in
-queue. It publishes its decision here as one `Ticket` per queued run; a run's own reconcile
-consults its ticket before creating a Job. Events that can change a decision (a run created or
-ended, a pod bound or finished, a node Ready or gone) `poke()` the cluster, whose loop then runs
-promptly — several pokes in a row make one pass, never a busy loop.
+The cluster's pass (reconcile.py beside this module) is the only writer of `status.admission`;
+the run's own reconcile (operator/trainingrun/reconcile.py) reads it from the object and creates
+the Job once `admitted` is true. The decision lives in the API, so a restarted operator (or a
+second replica) sees the same decisions.
+
+Rules:
+- a run admitted once stays admitted: its record is never rewritten (its Job may exist already);
+- a run that has a Job is admitted, whatever its record says (a Job made before records existed);
+- an admitted run whose Job does not exist yet holds its place in the pool (queue.ADMITTED), so
+  the next pass does not give that place away before the Job appears;
+- with Kueue, every run is admitted by handing it to the LocalQueue (`kueueQueue`): its Job is
+  created suspended, and Kueue's own admission unsuspends it;
+- the first decision, and admission itself, are written at once; a change of position or message
+  only (a queue of 200 moving up by one) at most every POSITION_REFRESH_SECONDS per run.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import threading
-import time
+from trainyard.api import trainingrun as tr
+from trainyard.api.conditions import parse_time, rfc3339
+from trainyard.operator.computecluster.queue import Plan
 
-from trainyard.api.computecluster import KUEUE_QUEUE_LABEL  # noqa: F401  (re-exported for builders)
-
-
-@dataclasses.dataclass(frozen=True)
-class Ticket:
-    admitted: bool = False
-    position: int | None = None  # 1-based place in the cluster's queue while held
-    message: str = ""
-    kueue_queue: str | None = None  # admitted by Kueue: create the Job suspended in this LocalQueue
+POSITION_REFRESH_SECONDS = 5.0  # a queued run's position is rewritten at most this often
 
 
-ADMIT = Ticket(admitted=True)
-UNDECIDED = Ticket(message="waiting for the ComputeCluster to place this run in its queue")
+def recorded(run: dict) -> dict | None:
+    """The decision the run carries (None before the first pass decided)."""
+    return (run.get("status") or {}).get(tr.ADMISSION)
 
 
-class _Cluster:
-    def __init__(self) -> None:
-        self.wake = threading.Event()
-        self.tickets: dict[str, Ticket] = {}
-        self.selector: dict[str, str] | None = None
-        self.kueue_queue: str | None = None
-        self.body: dict | None = None  # the ComputeCluster as its last pass read it
-        self.ended: set[str] = set()  # runs whose pod was seen Succeeded or Failed
+def is_admitted(run: dict) -> bool:
+    return bool((recorded(run) or {}).get("admitted"))
 
 
-_clusters: dict[tuple[str, str], _Cluster] = {}
-_guard = threading.Lock()
+def holds_place(run: dict, has_job: bool) -> bool:
+    """Admitted by the built-in queue but its Job not created yet: it counts as holding capacity."""
+    rec = recorded(run) or {}
+    return not has_job and bool(rec.get("admitted")) and not rec.get("kueueQueue")
 
 
-def _get(namespace: str, name: str) -> _Cluster:
-    with _guard:
-        return _clusters.setdefault((namespace, name), _Cluster())
+def admitted_record(cluster_name: str, *, onto_new_node: bool = False) -> dict:
+    where = "; its pod waits for a node being added" if onto_new_node else ""
+    return {
+        "admitted": True,
+        "reason": tr.REASON_WAITING_FOR_SCALE_UP if onto_new_node else tr.REASON_ADMITTED,
+        "message": f"admitted by ComputeCluster {cluster_name!r}{where}",
+    }
 
 
-def forget(namespace: str, name: str) -> None:
-    with _guard:
-        _clusters.pop((namespace, name), None)
+def kueue_record(queue: str) -> dict:
+    return {
+        "admitted": True,
+        "reason": tr.REASON_ADMITTED,
+        "kueueQueue": queue,
+        "message": f"handed to Kueue LocalQueue {queue!r}, which admits it by unsuspending its Job",
+    }
 
 
-def publish(
-    namespace: str,
-    name: str,
-    tickets: dict[str, Ticket],
+def decisions(
+    p: Plan,
+    cluster: dict,
+    held: dict[str, dict | None],
     *,
-    selector: dict[str, str],
+    at_max: bool,
+    scaling_up: bool,
     kueue_queue: str | None,
-    cluster: dict | None = None,
-) -> None:
-    c = _get(namespace, name)
-    c.tickets, c.selector, c.kueue_queue = dict(tickets), dict(selector), kueue_queue
-    if cluster is not None:
-        c.body = cluster
+) -> dict[str, dict]:
+    """The record (without `time`) each live run should carry. `held`: runs that have a Job or are
+    admitted already, with the record they carry — an admitted record is kept as it is."""
+    name = cluster["metadata"]["name"]
+    out: dict[str, dict] = {}
+    onto_new = set(p.onto_new_nodes)
+    for run in p.admit:
+        out[run] = admitted_record(name, onto_new_node=run in onto_new)
+    total = len(p.positions) + len(p.too_big)
+    coming = set(p.waiting_for_new_nodes)
+    for run, pos in p.positions.items():
+        scaling = run in coming or scaling_up and not at_max
+        why = (
+            "waiting for a node being added"
+            if scaling
+            else f"the pool is at maxNodes={cluster['spec']['maxNodes']}"
+            if at_max
+            else "waiting for capacity (a running run to end or nodes to be added)"
+        )
+        out[run] = {
+            "admitted": False,
+            "reason": tr.REASON_WAITING_FOR_SCALE_UP if scaling else tr.REASON_WAITING_FOR_CAPACITY,
+            "position": pos,
+            "message": f"position {pos} of {total} in the queue of ComputeCluster {name!r}: {why}",
+        }
+    for i, run in enumerate(p.too_big, start=len(p.positions) + 1):
+        out[run] = {
+            "admitted": False,
+            "reason": tr.REASON_WAITING_FOR_CAPACITY,
+            "position": i,
+            "message": f"needs more than one node of ComputeCluster {name!r} offers "
+            f"(spec.nodeResources); lower spec.resources or use another cluster",
+        }
+    if kueue_queue:
+        out = {r: kueue_record(kueue_queue) for r in out}
+    for run, rec in held.items():
+        if rec and rec.get("admitted"):
+            out[run] = rec
+        else:
+            out[run] = kueue_record(kueue_queue) if kueue_queue else admitted_record(name)
+    return out
 
 
-def known_cluster(namespace: str, name: str) -> dict | None:
-    """The ComputeCluster as its daemon last read it (at most one pass old), or None when no
-    pass has run in this process — then read it from the API."""
-    with _guard:
-        c = _clusters.get((namespace, name))
-    return c.body if c is not None else None
+def _without_time(rec: dict | None) -> dict | None:
+    return None if rec is None else {k: v for k, v in rec.items() if k != "time"}
 
 
-def drop_cluster(namespace: str, name: str) -> None:
-    """The cluster is gone or being deleted: runs read it from the API again."""
-    with _guard:
-        c = _clusters.get((namespace, name))
-    if c is not None:
-        c.body = None
+def due(old: dict | None, new: dict, now: float, refresh: float = POSITION_REFRESH_SECONDS) -> bool:
+    """Whether the pass writes `new` over the run's `old` record now."""
+    if _without_time(old) == new:
+        return False
+    if old is None or bool(old.get("admitted")) != bool(new.get("admitted")):
+        return not (old or {}).get("admitted")  # never un-admit
+    if old.get("admitted"):
+        return False  # an admitted record is final
+    written = parse_time(old.get("time"))
+    return written is None or now - written >= refresh
 
 
-def ticket_for(run: dict, cluster: dict) -> Ticket:
-    """The gate `reconcile_run` consults for a run that has no Job yet."""
-    meta = run["metadata"]
-    c = _get(meta["namespace"], run["spec"]["compute"])
-    if c.kueue_queue:
-        return Ticket(admitted=True, kueue_queue=c.kueue_queue)
-    ticket = c.tickets.get(meta["name"])
-    if ticket is None:
-        c.wake.set()
-        return UNDECIDED
-    return ticket
-
-
-def poke(namespace: str, name: str) -> None:
-    _get(namespace, name).wake.set()
-
-
-def pod_ended(namespace: str, name: str, run: str) -> None:
-    """A pod of `run` finished. Until the Job controller and the run's status say so too (up to a
-    second later), the run would look admitted-but-unbound: demand for a slot it no longer needs."""
-    c = _get(namespace, name)
-    with _guard:
-        c.ended.add(run)
-
-
-def ended_runs(namespace: str, name: str, present: set[str]) -> frozenset[str]:
-    """The runs whose pod ended, among those `present` (forgetting runs that were deleted)."""
-    c = _get(namespace, name)
-    with _guard:
-        c.ended &= present
-        return frozenset(c.ended)
-
-
-def poke_matching(labels: dict[str, str]) -> None:
-    """A node changed: wake every cluster whose selector it matches."""
-    with _guard:
-        items = list(_clusters.values())
-    for c in items:
-        if c.selector is not None and all(labels.get(k) == v for k, v in c.selector.items()):
-            c.wake.set()
-
-
-def wait(namespace: str, name: str, timeout: float, *, min_gap: float = 0.0, since: float | None = None) -> bool:
-    """Block until poked or `timeout`; at least `min_gap` seconds after `since` (coalescing)."""
-    c = _get(namespace, name)
-    if min_gap and since is not None:
-        rest = since + min_gap - time.monotonic()
-        if rest > 0:
-            time.sleep(rest)
-    poked = c.wake.wait(timeout)
-    c.wake.clear()
-    return poked
+def patch_for(old: dict | None, new: dict, now: float) -> dict:
+    """The merge patch of `status` that replaces the run's record with `new` (merge patches merge
+    objects key by key: keys of the old record that `new` lacks are removed explicitly)."""
+    body = {**new, "time": rfc3339(now)}
+    body.update({k: None for k in old or {} if k not in body})
+    return {tr.ADMISSION: body}

@@ -82,6 +82,7 @@ class NodeView:
 @dataclasses.dataclass(frozen=True)
 class Plan:
     admit: tuple[str, ...] = ()  # queued runs that fit now, in order
+    onto_new_nodes: tuple[str, ...] = ()  # those of `admit` that fit only on nodes being added
     positions: dict = dataclasses.field(default_factory=dict)  # name -> 1-based position of the rest
     waiting_for_new_nodes: tuple[str, ...] = ()  # fit on nodes being added
     unmet: tuple[Res, ...] = ()  # requests nothing present or coming can hold
@@ -130,6 +131,7 @@ def plan(
             unmet.append(r.request)
 
     admitted: list[str] = []
+    onto_new: list[str] = []
     positions: dict[str, int] = {}
     later: list[str] = []
     too_big: list[str] = []
@@ -148,6 +150,7 @@ def plan(
                 # Room on a node being added: start it now and let its pod wait for the node, as
                 # the cluster autoscaler does — no pass stands between the node's Ready and the run.
                 admitted.append(r.name)
+                onto_new.append(r.name)
                 continue
             blocked = True
         positions[r.name] = len(positions) + 1
@@ -157,6 +160,7 @@ def plan(
             unmet.append(r.request)
     return Plan(
         admit=tuple(admitted),
+        onto_new_nodes=tuple(onto_new),
         positions=positions,
         waiting_for_new_nodes=tuple(later),
         unmet=tuple(unmet),

@@ -1,10 +1,14 @@
 """One pass over a ComputeCluster: observe the pool and its runs, decide the queue and the scaling,
-act (start runs that fit, publish queue positions, fail pods lost with their node, ask the
-provider for nodes), and write the cluster's status once if it changed.
+act (ask the provider for nodes, record each run's admission or queue position in its
+`status.admission`, fail pods lost with their node), and write the cluster's status once if it
+changed — also when the pass failed, or when the cluster is being deleted while runs hold its nodes.
 
-The decisions are pure (queue.py, scaling.py, status.py beside this module); this module only
-gathers their inputs and carries out their outputs. Passes of one cluster never overlap
-(its daemon runs them one after the other), which is what makes admission safe.
+The decisions are pure (queue.py, admission.py, scaling.py, status.py beside this module); this
+module only gathers their inputs and carries out their outputs. It never starts a run itself: an
+admitted run's own reconcile (operator/trainingrun/reconcile.py), woken by the TrainingRun event
+that the admission write causes, creates its Job. Passes of one cluster never overlap (its daemon
+runs them one after the other), and a pass counts runs admitted whose Job does not exist yet as
+holding their place: that is what makes admission safe.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import logging
 import time
 from collections.abc import Callable
 
+from kubernetes.client.rest import ApiException
+
 from trainyard.api import conditions as cond
 from trainyard.api import trainingrun as tr
 from trainyard.api.conditions import parse_time
 from trainyard.api.constants import COMPUTE_CLUSTER, GROUP, LABEL_COMPUTE, LABEL_RUN, PLURALS, TRAINING_RUN, VERSION
-from trainyard.operator.computecluster import admission, preemption, providers
-from trainyard.operator.computecluster.admission import ADMIT, Ticket
+from trainyard.operator.computecluster import admission, preemption, providers, wake
 from trainyard.operator.computecluster.placement import placement, run_resources
 from trainyard.operator.computecluster.providers.base import ProviderError
 from trainyard.operator.computecluster.providers.kwok import DEFAULT_CAPACITY
@@ -29,7 +34,6 @@ from trainyard.operator.computecluster.queue import (
     ADMITTED,
     BOUND,
     QUEUED,
-    Plan,
     Res,
     RunView,
     parse_res,
@@ -39,21 +43,21 @@ from trainyard.operator.computecluster.queue import (
 from trainyard.operator.computecluster.scaling import UP, NodeState, PoolSpec, decide, next_check_in, track_idle
 from trainyard.operator.computecluster.status import Facts, derive, previous_idle
 from trainyard.operator.core import kube
-from trainyard.operator.trainingrun import reconcile as reconcile_run
 
 log = logging.getLogger("trainyard.cluster")
 
-POSITION_REFRESH_SECONDS = 5.0  # a queued run's position is rewritten at most this often
-ADMIT_WORKERS = 8
+ADMIT_WORKERS = 8  # admission records written in parallel
 BUSY_RECHECK = 0.5  # seconds between passes while nodes or pods are settling
 IDLE_RECHECK = 10.0
+ERROR_RETRY = 2.0  # seconds until a failed pass is retried
+ENDED_BY_NAME = 50  # up to this many runs, look for their ended pods by name; beyond, by phase
 
 
 @dataclasses.dataclass
 class Memory:
-    """What one cluster's daemon keeps between passes."""
+    """What one cluster's daemon keeps between passes: scaling times only (after a restart,
+    status.lastScaleTime stands in for them)."""
 
-    written: dict = dataclasses.field(default_factory=dict)  # run -> (Ticket, monotonic time written)
     last_scale: float | None = None  # any scaling (status.lastScaleTime)
     last_scale_up: float | None = None  # the cooldown counts from here
 
@@ -65,6 +69,13 @@ class Snapshot:
     jobs: dict  # run name -> Job
     pods: list  # every non-terminal pod of the API server
     nodes: list  # Nodes matching the pool's selector
+    ended: frozenset = frozenset()  # runs with an unfinished Job, no live pod and a pod that ended
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    delay: float | None  # seconds until a pass is useful without an event; None: gone or being deleted
+    blocked_by: tuple[str, ...] = ()  # being deleted: the runs that still hold its nodes
 
 
 def _items(resp) -> list[dict]:
@@ -94,7 +105,33 @@ def snapshot(namespace: str, name: str) -> Snapshot | None:
     )
     selector = ",".join(f"{k}={v}" for k, v in sorted(selector_of(cluster).items()))
     nodes = _items(kube.core().list_node(label_selector=selector, _preload_content=False))
-    return Snapshot(cluster, runs, {(j["metadata"].get("labels") or {}).get(LABEL_RUN): j for j in jobs}, pods, nodes)
+    by_run = {(j["metadata"].get("labels") or {}).get(LABEL_RUN): j for j in jobs}
+    snap = Snapshot(cluster, runs, by_run, pods, nodes)
+    return dataclasses.replace(snap, ended=ended_runs(snap))
+
+
+def ended_runs(snap: Snapshot) -> frozenset[str]:
+    """Runs whose pod has ended (Succeeded or Failed) while their Job does not say so yet (the Job
+    controller and the run's status follow up to a second later): read from the API, among the
+    runs with an unfinished Job and no live pod — otherwise they look admitted-but-unbound,
+    demand for a slot they no longer need."""
+    alive = {(p["metadata"].get("labels") or {}).get(LABEL_RUN) for p in our_pods(snap)}
+    maybe = sorted(r for r, j in snap.jobs.items() if r and r not in alive and not _finished(j))
+    if not maybe:
+        return frozenset()
+    meta = snap.cluster["metadata"]
+    selector = f"{LABEL_COMPUTE}={meta['name']}"
+    if len(maybe) <= ENDED_BY_NAME:
+        selector += f",{LABEL_RUN} in ({','.join(maybe)})"
+    pods = _items(
+        kube.core().list_namespaced_pod(
+            meta["namespace"],
+            label_selector=selector,
+            field_selector="status.phase!=Pending,status.phase!=Running,status.phase!=Unknown",
+            _preload_content=False,
+        )
+    )
+    return frozenset(r for r in ((p["metadata"].get("labels") or {}).get(LABEL_RUN) for p in pods) if r in maybe)
 
 
 def _finished(job: dict) -> bool:
@@ -114,10 +151,12 @@ def our_pods(snap: Snapshot) -> list[dict]:
     ]
 
 
-def run_views(snap: Snapshot, ended: frozenset[str] = frozenset()) -> list[RunView]:
-    """The live runs of the cluster (terminal, canceled and finished ones hold nothing). `ended`:
-    runs whose pod was seen finished — with no live pod they hold nothing either, even before
-    their Job and status say so."""
+def run_views(snap: Snapshot, ended: frozenset[str] | None = None) -> list[RunView]:
+    """The live runs of the cluster (terminal, canceled and finished ones hold nothing). `ended`
+    (default: the snapshot's): runs whose pod ended — with no live pod they hold nothing either,
+    even before their Job and status say so. A run admitted whose Job does not exist yet holds its
+    place (ADMITTED) as one whose pod is not bound yet does."""
+    ended = snap.ended if ended is None else ended
     bound, alive = {}, set()
     for p in our_pods(snap):
         run = p["metadata"]["labels"].get(LABEL_RUN)
@@ -132,7 +171,9 @@ def run_views(snap: Snapshot, ended: frozenset[str] = frozenset()) -> list[RunVi
         job = snap.jobs.get(name)
         if job is not None and (_finished(job) or name in ended and name not in alive):
             continue
-        if job is None or (job.get("spec") or {}).get("suspend"):
+        if job is None:
+            state = ADMITTED if admission.holds_place(r, has_job=False) else QUEUED
+        elif (job.get("spec") or {}).get("suspend"):
             state = QUEUED
         else:
             state = BOUND if name in bound else ADMITTED
@@ -190,61 +231,59 @@ def with_usage(observed: providers.Observation, pods: list[dict], ours: list[dic
     return dataclasses.replace(observed, nodes=views)
 
 
-def tickets(p: Plan, cluster: dict, *, at_max: bool, scaling_up: bool, kueue_queue: str | None) -> dict[str, Ticket]:
-    name = cluster["metadata"]["name"]
-    out = {r: ADMIT for r in p.admit}
-    total = len(p.positions) + len(p.too_big)
-    coming = set(p.waiting_for_new_nodes)
-    for run, pos in p.positions.items():
-        why = (
-            "waiting for a node being added"
-            if run in coming or scaling_up and not at_max
-            else f"the pool is at maxNodes={cluster['spec']['maxNodes']}"
-            if at_max
-            else "waiting for capacity (a running run to end or nodes to be added)"
-        )
-        out[run] = Ticket(
-            position=pos, message=f"position {pos} of {total} in the queue of ComputeCluster {name!r}: {why}"
-        )
-    for i, run in enumerate(p.too_big, start=len(p.positions) + 1):
-        out[run] = Ticket(
-            position=i,
-            message=f"needs more than one node of ComputeCluster {name!r} offers "
-            f"(spec.nodeResources); lower spec.resources or use another cluster",
-        )
-    if kueue_queue:
-        out = {r: Ticket(admitted=True, kueue_queue=kueue_queue) for r in out}
-    return out
-
-
 def reconcile(
     namespace: str,
     name: str,
-    cfg,
-    store,
-    post_event,
     memory: Memory,
     *,
     kueue_queue: Callable[[dict], str | None] = lambda c: None,
     clock: Callable[[], float] = time.time,
-) -> float | None:
-    """One pass. Returns the seconds until the next pass is useful without a new event, or None
-    when the cluster is gone."""
+) -> Result:
+    """One pass, ending in one write of the cluster's status (if it changed). Called by the
+    cluster's daemon and, while the cluster is being deleted, by its delete handler (then it only
+    finds the runs that hold the deletion up). A failure after the cluster was read shows in its
+    Ready condition and is retried after ERROR_RETRY; one before (the API is unreachable) raises."""
     began = time.monotonic()
     snap = snapshot(namespace, name)
-    if snap is None or snap.cluster["metadata"].get("deletionTimestamp"):
-        return None
-    now = clock()
-    listed = time.monotonic() - began
+    if snap is None:
+        return Result(None)
+    if snap.cluster["metadata"].get("deletionTimestamp"):
+        blocked = tuple(sorted(r.name for r in run_views(snap) if r.state != QUEUED))
+        if blocked:
+            _write_status(snap.cluster, Facts.partial(blocked_by=blocked))
+        return Result(None, blocked)
+    try:
+        facts, delay = _decide_and_act(snap, memory, kueue_queue(snap.cluster), clock(), began)
+    except Exception as exc:  # the API or the provider hiccuped: retry soon, visibly
+        log.exception("ComputeCluster %s/%s: pass failed", namespace, name)
+        facts, delay = Facts.partial(error=str(exc)), ERROR_RETRY
+    _write_status(snap.cluster, facts)
+    return Result(delay)
+
+
+def _write_status(cluster: dict, facts: Facts) -> None:
+    """The only writer of a ComputeCluster's status."""
+    old = dict(cluster.get("status") or {})
+    patch = kube.merge_patch(old, derive(cluster, facts, now=cond.now_rfc3339()))
+    if patch:
+        meta = cluster["metadata"]
+        kube.patch_custom_status(COMPUTE_CLUSTER, meta["namespace"], meta["name"], patch)
+
+
+def _decide_and_act(
+    snap: Snapshot, memory: Memory, queue_name: str | None, now: float, began: float
+) -> tuple[Facts, float]:
     cluster, old = snap.cluster, dict(snap.cluster.get("status") or {})
+    namespace, name = cluster["metadata"]["namespace"], cluster["metadata"]["name"]
+    listed = time.monotonic() - began
+    wake.watch_nodes(namespace, name, selector_of(cluster))
     provider, observed, provider_error = observe(snap)
     ours = our_pods(snap)
     present = {n["metadata"]["name"] for n in snap.nodes}
     lost = [p for p in preemption.lost_pods(ours, present) if preemption.fail_lost_pod(p, cond.now_rfc3339())]
     observed = with_usage(observed, snap.pods, ours)
     capacity = node_capacity(cluster, observed.nodes)
-    runs = run_views(snap, admission.ended_runs(namespace, name, {r["metadata"]["name"] for r in snap.runs}))
-    queue_name = kueue_queue(cluster)
+    runs = run_views(snap)
     p = plan(runs, observed.nodes, node_capacity=capacity, pending_nodes=observed.pending, admit=not queue_name)
 
     last_scale = memory.last_scale if memory.last_scale is not None else parse_time(old.get("lastScaleTime"))
@@ -281,17 +320,23 @@ def reconcile(
                 p = plan(runs, observed.nodes, node_capacity=capacity, pending_nodes=asked, admit=not queue_name)
         except ProviderError as exc:
             provider_error = str(exc)
-    given = tickets(
+    by_name = {r["metadata"]["name"]: r for r in snap.runs}
+    held = {r.name: admission.recorded(by_name[r.name]) for r in runs if r.state != QUEUED or r.name in snap.jobs}
+    records = admission.decisions(
         p,
         cluster,
+        held,
         at_max=bool(decision and decision.at_max),
         scaling_up=bool(decision and decision.direction == UP),
         kueue_queue=queue_name,
     )
-    admission.publish(namespace, name, given, selector=selector_of(cluster), kueue_queue=queue_name, cluster=cluster)
-    start = [r for r, t in given.items() if t.admitted and r not in snap.jobs]
-    _reconcile_runs(namespace, start, given, cfg, store, post_event)
-    _refresh_positions(namespace, given, memory, cfg, store, post_event)
+    writes = {
+        r: admission.patch_for(admission.recorded(by_name[r]), rec, now)
+        for r, rec in records.items()
+        if admission.due(admission.recorded(by_name[r]), rec, now)
+    }
+    _write_admissions(namespace, writes)
+    start = [r for r, rec in records.items() if rec["admitted"] and r not in held]
 
     queued = sum(1 for r in runs if r.state == QUEUED and r.name not in start)
     facts = Facts(
@@ -304,16 +349,14 @@ def reconcile(
         last_scale,
         provider_error,
     )
-    new = derive(cluster, facts, now=cond.now_rfc3339())
-    patch = kube.merge_patch(old, new)
-    if patch:
-        kube.patch_custom_status(COMPUTE_CLUSTER, namespace, name, patch)
     log.debug(
-        "ComputeCluster %s/%s pass: listed in %.2fs, %d started, %d queued, %d node(s), took %.2fs",
+        "ComputeCluster %s/%s pass: listed in %.2fs, %d admitted, %d record(s) written, %d queued, %d node(s), "
+        "took %.2fs",
         namespace,
         name,
         listed,
         len(start),
+        len(writes),
         queued,
         len(observed.nodes),
         time.monotonic() - began,
@@ -328,67 +371,25 @@ def reconcile(
         or any(not n.ready for n in observed.nodes)
     )
     if settling:
-        return BUSY_RECHECK
-    return next_check_in(pool, states, now=now, last_scale_up=last_up, default=IDLE_RECHECK)
+        return facts, BUSY_RECHECK
+    return facts, next_check_in(pool, states, now=now, last_scale_up=last_up, default=IDLE_RECHECK)
 
 
-def _reconcile_runs(namespace: str, names_: list[str], given: dict, cfg, store, post_event) -> None:
-    """Create the Jobs of admitted runs (in parallel: each is a handful of API calls)."""
-    if not names_:
+def _write_admissions(namespace: str, writes: dict[str, dict]) -> None:
+    """Record each run's admission or queue position in its status.admission (in parallel: 40 runs
+    admitted at once are 40 patches). Each write is an event of the run that wakes its own
+    reconcile, which creates the Job of an admitted run. A write that fails is made by a later
+    pass: the decision is taken again from what the API holds."""
+    if not writes:
         return
 
-    def one(run: str) -> None:
+    def one(item: tuple[str, dict]) -> None:
+        run, patch = item
         try:
-            reconcile_run.reconcile(namespace, run, cfg, store, post_event, gate=lambda r, c, t=given[run]: t)
-        except Exception:  # the run's own handlers retry; the next pass tries again
-            log.exception("starting run %s/%s failed", namespace, run)
+            kube.patch_custom_status(TRAINING_RUN, namespace, run, patch)
+        except ApiException as exc:
+            if exc.status != 404:  # a run deleted meanwhile needs no decision
+                log.warning("recording the admission of run %s/%s failed: %s", namespace, run, exc)
 
-    with concurrent.futures.ThreadPoolExecutor(min(ADMIT_WORKERS, len(names_))) as pool:
-        list(pool.map(one, names_))
-
-
-def _refresh_positions(namespace: str, given: dict, memory: Memory, cfg, store, post_event) -> None:
-    """Write a queued run's position when it changed — at most every POSITION_REFRESH_SECONDS per
-    run, so 200 queued runs do not mean 200 status writes each time one starts."""
-    mono = time.monotonic()
-    due = [
-        r
-        for r, t in given.items()
-        if not t.admitted
-        and (
-            r not in memory.written
-            or memory.written[r][0] != t
-            and mono - memory.written[r][1] >= POSITION_REFRESH_SECONDS
-        )
-    ]
-    for r in [r for r in memory.written if r not in given]:
-        del memory.written[r]
-    for r in due:
-        try:
-            reconcile_run.reconcile(namespace, r, cfg, store, post_event, gate=lambda run, c, t=given[r]: t)
-            memory.written[r] = (given[r], mono)
-        except Exception:
-            log.exception("writing the queue position of run %s/%s failed", namespace, r)
-
-
-def write_blocked(snap: Snapshot, running: list[str]) -> None:
-    """The cluster is being deleted while `running` runs still hold its nodes: say so in Ready."""
-    from trainyard.api import computecluster as cc
-
-    cluster = snap.cluster
-    old = cluster.get("status") or {}
-    shown = ", ".join(sorted(running)[:5]) + (" ..." if len(running) > 5 else "")
-    conds = cond.set_condition(
-        old.get("conditions"),
-        cond.condition(
-            cc.READY,
-            cond.FALSE,
-            cc.REASON_DELETION_BLOCKED,
-            f"being deleted; waiting for {len(running)} run(s) to end: {shown}",
-            generation=cluster["metadata"].get("generation"),
-        ),
-    )
-    if not cond.same_ignoring_time(old.get("conditions"), conds):
-        kube.patch_custom_status(
-            COMPUTE_CLUSTER, cluster["metadata"]["namespace"], cluster["metadata"]["name"], {"conditions": conds}
-        )
+    with concurrent.futures.ThreadPoolExecutor(min(ADMIT_WORKERS, len(writes))) as pool:
+        list(pool.map(one, writes.items()))

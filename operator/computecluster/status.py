@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 @dataclasses.dataclass(frozen=True)
 class Facts:
     observed: Observation | None  # None when the provider failed
-    plan: Plan
+    plan: Plan | None  # None: the pass did not get as far as a plan (it failed, or the cluster is being deleted)
     decision: Decision | None
     idle_since: dict  # node -> epoch seconds or None (busy)
     queued: int
@@ -32,13 +32,37 @@ class Facts:
     last_scale: float | None
     provider_error: str = ""
     blocked_by: tuple[str, ...] = ()  # deletion waits for these runs
+    error: str = ""  # the pass failed unexpectedly (it is retried)
+
+    @classmethod
+    def partial(cls, *, blocked_by: tuple[str, ...] = (), error: str = "") -> Facts:
+        return cls(None, None, None, {}, 0, 0, None, blocked_by=blocked_by, error=error)
 
 
 def previous_idle(status: dict | None) -> dict:
     return {n["name"]: parse_time(n.get("idleSince")) for n in (status or {}).get("nodes") or ()}
 
 
+def _ready_only(cluster: dict, f: Facts, now: str) -> dict:
+    """A pass that knows too little to recount the pool (it failed, or the cluster is being deleted)
+    keeps the counts and says why in Ready."""
+    old = dict(cluster.get("status") or {})
+    if f.blocked_by:
+        shown = ", ".join(f.blocked_by[:5]) + (" ..." if len(f.blocked_by) > 5 else "")
+        reason = cc.REASON_DELETION_BLOCKED
+        message = f"being deleted; waiting for {len(f.blocked_by)} run(s) to end: {shown}"
+    else:
+        reason, message = cc.REASON_RECONCILE_ERROR, f"reconcile failed (retrying): {f.error}"[:1000]
+    ready = cond.condition(
+        cc.READY, cond.FALSE, reason, message, generation=cluster["metadata"].get("generation"), now=now
+    )
+    old["conditions"] = cond.set_condition(old.get("conditions"), ready)
+    return old
+
+
 def derive(cluster: dict, f: Facts, *, now: str) -> dict:
+    if f.plan is None or f.blocked_by or f.error:
+        return _ready_only(cluster, f, now)
     spec, old = cluster["spec"], dict(cluster.get("status") or {})
     gen = cluster["metadata"].get("generation")
     obs = f.observed
@@ -53,15 +77,7 @@ def derive(cluster: dict, f: Facts, *, now: str) -> dict:
         return cond.condition(ctype, cond.TRUE if ok else cond.FALSE, reason, message, generation=gen, now=now)
 
     min_nodes = spec.get("minNodes", 0)
-    if f.blocked_by:
-        shown = ", ".join(f.blocked_by[:5]) + (" ..." if len(f.blocked_by) > 5 else "")
-        ready_c = c(
-            cc.READY,
-            False,
-            cc.REASON_DELETION_BLOCKED,
-            f"being deleted; waiting for {len(f.blocked_by)} run(s) to end: {shown}",
-        )
-    elif f.provider_error:
+    if f.provider_error:
         ready_c = c(cc.READY, False, cc.REASON_PROVIDER_FAILED, f.provider_error)
     elif ready < min_nodes:
         ready_c = c(cc.READY, False, cc.REASON_WAITING_FOR_NODES, f"{ready} of minNodes={min_nodes} node(s) Ready")

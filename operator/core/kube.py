@@ -5,9 +5,11 @@ never creates a second Job)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
+from collections.abc import Iterator
 
 import kubernetes
 from kubernetes.client.rest import ApiException
@@ -131,11 +133,31 @@ def delete_job(namespace: str, name: str) -> None:
             raise
 
 
-_locks: dict[tuple[str, str], threading.Lock] = {}
+class _Held:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock, self.users = threading.Lock(), 0
+
+
+_locks: dict[tuple[str, str], _Held] = {}  # only objects being reconciled (or waited for) right now
 _locks_guard = threading.Lock()
 
 
-def lock_for(namespace: str, name: str) -> threading.Lock:
-    """One reconcile at a time per object (pod, job and run events arrive concurrently)."""
+@contextlib.contextmanager
+def lock_for(namespace: str, name: str) -> Iterator[None]:
+    """One reconcile at a time per object (pod, job and run events arrive concurrently). The lock
+    is dropped when nobody holds or waits for it, so the table does not grow with every object
+    the operator has ever seen."""
+    key = (namespace, name)
     with _locks_guard:
-        return _locks.setdefault((namespace, name), threading.Lock())
+        held = _locks.setdefault(key, _Held())
+        held.users += 1
+    try:
+        with held.lock:
+            yield
+    finally:
+        with _locks_guard:
+            held.users -= 1
+            if held.users == 0:
+                del _locks[key]

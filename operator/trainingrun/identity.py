@@ -4,12 +4,15 @@ the Secret with object-store credentials scoped to it (operator/core/credentials
 Made while the run waits in its queue, so starting a run that gets a free slot is only creating
 its Job. Credentials minted that early may be old by the time the run starts: the Secret says
 when they expire (operator/core/store_secrets.py), and a start re-mints them when they would not last
-the run's whole lifetime. A process-local memo skips the API calls for a run
-whose identity this process has already made; after a restart, creation is idempotent.
+the run's whole lifetime. A process-local cache of this process's own writes (`_made`) skips
+the API calls for a run whose identity it has already made; it decides nothing that is not in the
+API: without it (after a restart, or another replica) creation is idempotent and the Secret's
+expiry annotation is read back.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import threading
 import time
@@ -26,7 +29,10 @@ from trainyard.operator.trainingrun.access import (
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="trainyard-identity")
 SLACK_SECONDS = 600  # credentials minted up to this long before a start are still used
 
-_made: dict[str, float] = {}  # run uid -> epoch seconds its credentials expire
+# CACHE: run uid -> epoch seconds the credentials this process made for it expire. Bounded: the
+# oldest entries go first (a run ended or deleted unseen costs an entry until then).
+_made: collections.OrderedDict[str, float] = collections.OrderedDict()
+MADE_MAX = 10_000
 _guard = threading.Lock()
 
 
@@ -72,6 +78,9 @@ def ensure(run: dict, cfg: OperatorConfig, *, starting: bool) -> None:
     expires = secret.result()
     with _guard:
         _made[uid] = expires
+        _made.move_to_end(uid)
+        while len(_made) > MADE_MAX:
+            _made.popitem(last=False)
 
 
 def forget(run: dict) -> None:

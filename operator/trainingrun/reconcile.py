@@ -1,8 +1,10 @@
 """One reconcile of a TrainingRun: observe, create what is missing, compute status, write it once.
 
-Called by the handlers on every event of the run, its Job or its pods. Idempotent: running it
-twice, or after an operator restart, creates nothing twice (children have deterministic names and
-creation treats "already exists" as success).
+This is where a TrainingRun becomes a Job: once its ComputeCluster's pass has recorded
+`status.admission.admitted` on the run, `reconcile` creates the Job (suspended in a Kueue
+LocalQueue when the admission names one). Idempotent: running it twice, or after an operator
+restart, creates nothing twice (children have deterministic names and creation treats "already
+exists" as success); the decision it acts on is read from the object, never from process memory.
 """
 
 from __future__ import annotations
@@ -13,27 +15,27 @@ from collections.abc import Callable
 from trainyard.api import conditions as cond
 from trainyard.api import trainingrun as tr
 from trainyard.api.constants import COMPUTE_CLUSTER, LABEL_RUN, TRAINING_RUN
-from trainyard.operator.computecluster import admission
-from trainyard.operator.computecluster.admission import Ticket
 from trainyard.operator.core import artifacts, kube, names
 from trainyard.operator.core.config import OperatorConfig
 from trainyard.operator.trainingrun import identity
 from trainyard.operator.trainingrun.job import build_job
-from trainyard.operator.trainingrun.status import Observed, derive, transition
+from trainyard.operator.trainingrun.status import Observed, admission_of, derive, transition
 
 log = logging.getLogger("trainyard.run")
 
 # Status keys the run's own pod writes (live metrics); the operator only fills them at the end.
 POD_OWNED = ("metrics", "primaryMetric")
+# Status keys the ComputeCluster's pass writes (its queue decision); this reconcile only reads them.
+CLUSTER_OWNED = (tr.ADMISSION,)
 
 EventSink = Callable[[dict, str, str, str], None]  # (body, type, reason, message)
-# Asked before a run's Job is created: may it start now (else its queue position)? See admission.py.
-Gate = Callable[[dict, dict], "Ticket"]
 
 
 def status_patch(old: dict, new: dict) -> dict:
-    """Only the keys that changed; `None` removes a key — never one the run's pod writes."""
-    return kube.merge_patch(old, new, keep=POD_OWNED)
+    """Only the keys that changed; `None` removes a key — never one the run's pod or its cluster
+    writes (one writer per field: a merge patch of an object or list replaces it whole)."""
+    patch = kube.merge_patch(old, new, keep=POD_OWNED + CLUSTER_OWNED)
+    return {k: v for k, v in patch.items() if k not in CLUSTER_OWNED}
 
 
 def _final_artifacts(
@@ -62,9 +64,16 @@ def reconcile(
     post_event: EventSink,
     *,
     now: Callable[[], str] = cond.now_rfc3339,
-    gate: Gate | None = None,
 ) -> dict | None:
-    """Returns the status written (or the unchanged one); None if the run is gone."""
+    """Returns the status written (or the unchanged one); None if the run is gone.
+
+    Callers (operator/trainingrun/handlers.py), all through `kube.lock_for` one at a time per run:
+    - `run_changed`: the run created, resumed at operator start, or its spec.suspend changed;
+    - `run_safety_net`: a 30 s timer on every live run (events can be missed);
+    - the work queue RUNS: events of the run's Job and pods, and of the run itself when its
+      ComputeCluster's pass changed its status.admission — which is how a queued run that was
+      admitted gets its Job here.
+    """
     with kube.lock_for(namespace, name):
         run = kube.get_custom(TRAINING_RUN, namespace, name)
         if run is None or run["metadata"].get("deletionTimestamp"):
@@ -73,32 +82,25 @@ def reconcile(
         job_name = names.job_name(name)
         if tr.is_terminal(old.get("conditions")) and old.get("outputs") is not None:
             return old
-        compute = run["spec"]["compute"]
-        cluster = admission.known_cluster(namespace, compute) or kube.get_custom(COMPUTE_CLUSTER, namespace, compute)
         job = kube.get_job(namespace, job_name)
-        created = False
-        ticket = None
-        if (
-            job is None
-            and cluster is not None
-            and not run["spec"].get("suspend")
-            and not tr.is_terminal(old.get("conditions"))
-        ):
-            ticket = gate(run, cluster) if gate else None
-            if ticket is None or ticket.admitted:
+        created, cluster = False, None
+        waiting = job is None and not run["spec"].get("suspend") and not tr.is_terminal(old.get("conditions"))
+        if waiting and not old.get("jobName"):  # a Job once made and now gone is lost, not made again
+            compute = run["spec"]["compute"]
+            cluster = kube.get_custom(COMPUTE_CLUSTER, namespace, compute)
+            decision = admission_of(run)
+            if cluster is not None and decision.get("admitted"):
                 identity.ensure(run, cfg, starting=True)
-                job = kube.create_job(build_job(run, cluster, cfg, kueue_queue=ticket and ticket.kueue_queue))
+                job = kube.create_job(build_job(run, cluster, cfg, kueue_queue=decision.get("kueueQueue")))
                 created = True
         pods = kube.list_pods(namespace, f"{LABEL_RUN}={name}") if job and not created else []
         outputs, metrics = _final_artifacts(run, job, pods, cfg, store)
         obs = Observed(
-            cluster_found=cluster is not None,
+            cluster_found=cluster is not None or not waiting or bool(old.get("jobName")),
             job=job,
             pods=tuple(pods),
             outputs=outputs,
             artifacts_uri=artifacts.artifacts_uri(cfg.s3_bucket, namespace, name) if outputs is not None else None,
-            queue_position=ticket.position if ticket and job is None else None,
-            queue_message=ticket.message if ticket and job is None else "",
         )
         new = derive(run, obs, now=now())
         if metrics and not old.get("metrics"):
@@ -114,7 +116,7 @@ def reconcile(
             kube.delete_job(namespace, job_name)
         if tr.is_terminal(new.get("conditions")):
             identity.forget(run)
-        elif ticket is not None and not ticket.admitted:
+        elif job is None and cluster is not None:
             _prepare(run, cfg)
         return new
 

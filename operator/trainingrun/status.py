@@ -1,7 +1,9 @@
-"""A TrainingRun's status, computed from what exists (its Job, its pods, its outputs manifest).
+"""A TrainingRun's status, computed from what exists (its Job, its pods, its outputs manifest) and
+from the decision its ComputeCluster recorded on it (`status.admission`).
 
 `derive()` is pure: it takes the run and the observed children and returns the new status; the
-handler writes it once if it differs. The phase is derived from the conditions.
+handler writes it once if it differs. The phase is derived from the conditions. `status.admission`
+is read here, never written: the cluster's pass is its only writer (computecluster/admission.py).
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ class Observed:
     pods: tuple[dict, ...] = ()
     outputs: list[dict] | None = None  # the runner's manifest, once the job has ended
     artifacts_uri: str | None = None
-    queue_position: int | None = None  # set while the built-in queue holds the run
-    queue_message: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,11 +84,48 @@ def explain_failure(last: PodView | None) -> Outcome:
     return Outcome(tr.FAILED, tr.REASON_SCRIPT_FAILED, f"the run's pod {last.name} failed ({last.phase})", True)
 
 
+def admission_of(run: dict) -> dict:
+    """The ComputeCluster's decision recorded on the run ({} before its first pass decided)."""
+    return (run.get("status") or {}).get(tr.ADMISSION) or {}
+
+
+def _suspended(job: dict | None) -> bool:
+    return bool(((job or {}).get("spec") or {}).get("suspend")) or _job_condition(job, "Suspended") is not None
+
+
+def admitted_condition(run: dict, obs: Observed) -> tuple[str, str, str]:
+    """(status, reason, message) of the Admitted condition: whether the run may run now."""
+    rec, compute = admission_of(run), run["spec"]["compute"]
+    queue = rec.get("kueueQueue")
+    if obs.job is not None and _suspended(obs.job):
+        return cond.FALSE, tr.REASON_WAITING_FOR_CAPACITY, f"waiting for Kueue LocalQueue {queue or '?'!r} to admit it"
+    if obs.job is not None:
+        return (
+            cond.TRUE,
+            tr.REASON_ADMITTED,
+            (f"admitted by Kueue LocalQueue {queue!r}" if queue else rec.get("message") or "the run's Job exists"),
+        )
+    if rec.get("admitted"):
+        return cond.TRUE, tr.REASON_ADMITTED, rec.get("message") or f"admitted by ComputeCluster {compute!r}"
+    if rec:
+        return cond.FALSE, rec.get("reason") or tr.REASON_WAITING_FOR_CAPACITY, rec.get("message") or ""
+    return cond.FALSE, tr.REASON_PENDING_ADMISSION, f"waiting for ComputeCluster {compute!r} to decide"
+
+
 def outcome(run: dict, obs: Observed) -> Outcome:
     """Which condition is True now, and why."""
     spec = run["spec"]
     if spec.get("suspend"):
         return Outcome(tr.CANCELED, tr.REASON_CANCELED, "canceled: spec.suspend is true")
+    had_job = (run.get("status") or {}).get("jobName")
+    if had_job and obs.job is None:
+        return Outcome(
+            tr.FAILED,
+            tr.REASON_JOB_LOST,
+            f"the run's Job {had_job!r} was deleted before the run ended; trainyard does not create it "
+            "again (the script may have run in part): submit the run again",
+            True,
+        )
     mounted = [i["name"] for i in spec.get("inputs") or [] if i.get("mode") == "mount"]
     if mounted and obs.job is None:
         return Outcome(
@@ -106,14 +143,21 @@ def outcome(run: dict, obs: Observed) -> Outcome:
             f"{run['metadata']['namespace']!r}; create it (kubectl get cc) and submit the run again",
             True,
         )
+    rec = admission_of(run)
     if obs.job is None:
-        if obs.queue_position is not None:
+        if rec.get("admitted"):
+            return Outcome(tr.QUEUED, tr.REASON_ACCEPTED, "admitted; creating the run's Job")
+        if rec.get("position") is not None:
             return Outcome(
                 tr.QUEUED,
-                tr.REASON_WAITING_FOR_CAPACITY,
-                obs.queue_message or f"position {obs.queue_position} in the queue",
+                rec.get("reason") or tr.REASON_WAITING_FOR_CAPACITY,
+                rec.get("message") or f"position {rec['position']} in the queue",
             )
-        return Outcome(tr.QUEUED, tr.REASON_ACCEPTED, obs.queue_message or "creating the run's Job")
+        return Outcome(
+            tr.QUEUED,
+            tr.REASON_ACCEPTED,
+            f"waiting for ComputeCluster {spec['compute']!r} to place this run in its queue",
+        )
     tries = pod_state.attempts(list(obs.pods))
     last = tries[-1] if tries else None
     failed = _job_condition(obs.job, "Failed")
@@ -141,6 +185,13 @@ def outcome(run: dict, obs: Observed) -> Outcome:
     if waiting and waiting[0] in pod_state.IMAGE_PULL_FAILURES | pod_state.CONFIG_FAILURES:
         reason = tr.REASON_IMAGE_PULL_FAILED if waiting[0] in pod_state.IMAGE_PULL_FAILURES else tr.REASON_INVALID
         return Outcome(tr.FAILED, reason, f"{waiting[0]}: {waiting[1]}".strip(": "), True)
+    if not last.scheduled and rec.get("reason") == tr.REASON_WAITING_FOR_SCALE_UP:
+        return Outcome(
+            tr.QUEUED,
+            tr.REASON_WAITING_FOR_SCALE_UP,
+            f"admitted onto a node being added to ComputeCluster {spec['compute']!r}; waiting for it"
+            + (f" ({last.unschedulable_message})" if last.unschedulable_message else ""),
+        )
     if not last.scheduled:
         return Outcome(
             tr.QUEUED,
@@ -180,6 +231,8 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
             now=now,
         ),
     )
+    admitted, why, says = admitted_condition(run, obs)
+    conds = cond.set_condition(conds, cond.condition(tr.ADMITTED, admitted, why, says, generation=generation, now=now))
     for ctype in (*PROGRESS, *tr.TERMINAL):
         present = cond.find(conds, ctype)
         if ctype == out.condition:
@@ -217,8 +270,9 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
         new["startTime"] = start
     if out.terminal:
         new["completionTime"] = job_status.get("completionTime") or now
-    if obs.queue_position is not None and out.condition == tr.QUEUED:
-        new["queuePosition"] = obs.queue_position
+    rec = admission_of(run)
+    if obs.job is None and out.condition == tr.QUEUED and not rec.get("admitted") and rec.get("position") is not None:
+        new["queuePosition"] = rec["position"]
     else:
         new.pop("queuePosition", None)
     if obs.outputs is not None:
@@ -234,7 +288,12 @@ def transition(old_status: dict | None, new_status: dict) -> tuple[str, str, str
     if new_status.get("phase") == old_phase:
         return None
     current = next(
-        (c for c in new_status.get("conditions", []) if c["status"] == cond.TRUE and c["type"] != tr.ACCEPTED), None
+        (
+            c
+            for c in new_status.get("conditions", [])
+            if c["status"] == cond.TRUE and c["type"] not in (tr.ACCEPTED, tr.ADMITTED)
+        ),
+        None,
     )
     reason = current["reason"] if current else new_status.get("phase", "")
     return new_status["phase"], reason, new_status.get("message", ""), new_status["phase"] == tr.PHASE_FAILED

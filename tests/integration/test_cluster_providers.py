@@ -113,16 +113,18 @@ def test_cluster_api_provider_patches_replicas_and_reads_ready(kubectl, namespac
     assert conds["ScalingUp"]["status"] == "True" and conds["ProviderError"]["status"] == "False"
     assert status["currentNodes"] == 2 and status["readyNodes"] == 0
     # The runs fit the machines being added, so they start at once (as with the cluster
-    # autoscaler): each has its Job, and its pod waits for a machine; the run says Queued.
+    # autoscaler): each is admitted and has its Job, and its pod waits for a machine; the run
+    # says Scaling.
     wait_for(lambda: len(kubectl.json("get", "jobs", "-n", namespace)["items"]) == 3, what="three Jobs", timeout=20)
     run = wait_for(
-        lambda: (lambda s: s if s.get("jobName") and s.get("phase") == "Queued" else None)(
+        lambda: (lambda s: s if s.get("jobName") and s.get("phase") == "Scaling" else None)(
             get_status(kubectl, "tr", "c-0", namespace)
         ),
         what="run c-0 waiting for a machine",
         timeout=30,
     )
-    assert conditions(run)["Queued"]["reason"] == "WaitingForCapacity" and "queuePosition" not in run
+    assert conditions(run)["Queued"]["reason"] == "WaitingForScaleUp" and "queuePosition" not in run
+    assert conditions(run)["Admitted"]["status"] == "True" and run["admission"]["admitted"] is True
     assert get_status(kubectl, "cc", "capi", namespace)["queuedRuns"] == 0
     # Never more than asked for, however often the cluster is reconciled.
     kubectl.run("annotate", "cc", "capi", "-n", namespace, "poke=1")

@@ -60,7 +60,9 @@ def test_forty_runs_queue_scale_out_to_max_and_back_to_min(kubectl, namespace, o
         return next((r["status"] for r in items if (r.get("status") or {}).get("queuePosition")), None)
 
     queued = wait_for(a_queued_run, what="a run with a queue position", timeout=30)
-    assert queued["phase"] == "Queued" and conditions(queued)["Queued"]["reason"] == "WaitingForCapacity"
+    # Queued while it waits for capacity; Scaling while it waits for a node being added for it.
+    reason = {"Queued": "WaitingForCapacity", "Scaling": "WaitingForScaleUp"}[queued["phase"]]
+    assert conditions(queued)["Queued"]["reason"] == reason and conditions(queued)["Admitted"]["status"] == "False"
     assert "in the queue of ComputeCluster 'pool'" in queued["message"]
 
     seen_nodes, at_max = 0, False
@@ -217,3 +219,69 @@ def test_a_queued_run_gets_its_identity_while_it_waits_and_stale_credentials_are
     ).replace(tzinfo=datetime.UTC)
     assert expires - datetime.datetime.now(datetime.UTC) > datetime.timedelta(hours=1)
     assert base64.b64decode(secret["data"]["TRAINYARD_S3_ACCESS_KEY"]) != b"stale"
+
+
+def test_a_restarted_operator_keeps_the_queue_decisions(kubectl, namespace, local_cluster, crds, node_cleanup):
+    """The decisions live on the runs (status.admission), not in the operator's memory. A quota on
+    Jobs holds the third admitted run without its Job while the first operator runs; the second
+    operator creates that Job exactly once, and the queued run keeps its place and position."""
+    from kopf.testing import KopfRunner
+
+    args = ["run", "--standalone", "--namespace", namespace, "-m", "trainyard.operator.main"]
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "jobs"},
+        "spec": {"hard": {"count/jobs.batch": "2"}},
+    }
+    kubectl.apply(quota, namespace)
+    wait_for(
+        lambda: (kubectl.json("get", "resourcequota", "jobs", "-n", namespace).get("status") or {}).get("hard"),
+        what="the quota counted by its controller",
+        timeout=30,
+    )
+    # One node of three 1-CPU slots; four runs that run for minutes: r-1..r-3 are admitted, r-4 waits.
+    cluster = pool_cluster(namespace, minNodes=1, maxNodes=1, nodeResources={"cpu": "3", "memory": "8Gi"})
+
+    def admission(name):
+        return get_status(kubectl, "tr", name, namespace).get("admission") or {}
+
+    def jobs():
+        return {
+            j["metadata"]["name"]: j["metadata"]["uid"] for j in kubectl.json("get", "jobs", "-n", namespace)["items"]
+        }
+
+    with KopfRunner(args, timeout=60) as first:
+        kubectl.apply(cluster, namespace)
+        wait_for(lambda: len(pool_nodes(kubectl, namespace)) == 1, what="the pool's node", timeout=30)
+        kubectl.apply([sim_run(f"r-{i}", delay="5m") for i in range(1, 5)], namespace)
+        wait_for(lambda: admission("r-3").get("admitted"), what="r-3 admitted", timeout=30)
+        held = wait_for(
+            lambda: (lambda a: a if a.get("position") else None)(admission("r-4")), what="r-4 queued", timeout=30
+        )
+        wait_for(lambda: set(jobs()) == {"r-1", "r-2"}, what="the two Jobs the quota allows", timeout=30)
+    assert first.exception is None, first.exception
+    assert held == {**held, "admitted": False, "position": 1}
+    assert set(jobs()) == {"r-1", "r-2"}, "r-3 was admitted, but its Job was refused by the quota"
+    before = jobs()
+    kubectl.run("delete", "resourcequota", "jobs", "-n", namespace)
+
+    with KopfRunner(args, timeout=60) as second:
+        status = wait_for_phase(kubectl, "r-3", namespace, ("Preparing", "Running"), timeout=40)
+        # r-3 held its slot through the restart: r-4 is not admitted in its place, and keeps its
+        # position — also after a pass of the new operator has seen r-3's pod on the node.
+        cc = wait_for(
+            lambda: (lambda s: s if [n.get("runs") for n in s.get("nodes") or ()] == [3] else None)(
+                get_status(kubectl, "cc", "pool", namespace)
+            ),
+            what="a pass counting the three runs' pods on the node",
+            timeout=20,
+        )
+        assert (cc["runningRuns"], cc["queuedRuns"]) == (3, 1)
+        after = jobs()
+        r4 = get_status(kubectl, "tr", "r-4", namespace)
+    assert second.exception is None, second.exception
+    assert set(after) == {"r-1", "r-2", "r-3"} and {k: after[k] for k in before} == before
+    assert status["attempts"] <= 1 and admission("r-3")["admitted"] is True
+    assert r4["phase"] == "Queued" and r4["queuePosition"] == 1 and r4["admission"]["position"] == 1
+    assert r4["admission"]["admitted"] is False and "r-4" not in after

@@ -190,7 +190,9 @@ def test_a_held_run_says_why():
 
     r = run()
     r["metadata"]["generation"] = 1
-    s = derive_run(r, Observed(queue_position=3, queue_message="position 3 of 7 in the queue"), now="t")
+    r["status"] = {"admission": {"admitted": False, "position": 3, "message": "position 3 of 7 in the queue"}}
+    s = derive_run(r, Observed(), now="t")
     assert (s["phase"], s["queuePosition"], s["message"]) == ("Queued", 3, "position 3 of 7 in the queue")
-    s = derive_run(r, Observed(queue_message="waiting for the ComputeCluster"), now="t")
-    assert s["message"] == "waiting for the ComputeCluster" and "queuePosition" not in s
+    r["status"] = {}
+    s = derive_run(r, Observed(), now="t")
+    assert "to place this run in its queue" in s["message"] and "queuePosition" not in s

@@ -76,15 +76,8 @@ CASES = [
         tr.REASON_INVALID,
         "mode: mount",
     ),
-    ("job-being-created", {}, Observed(), tr.QUEUED, tr.REASON_ACCEPTED, "creating"),
-    (
-        "queued-by-builtin-queue",
-        {},
-        Observed(queue_position=3),
-        tr.QUEUED,
-        tr.REASON_WAITING_FOR_CAPACITY,
-        "position 3",
-    ),
+    # The run's queue decision (status.admission) has its own table: test_run_admission.py.
+    ("no-decision-yet", {}, Observed(), tr.QUEUED, tr.REASON_ACCEPTED, "ComputeCluster 'cc' to place this run"),
     ("job-no-pod-yet", {}, Observed(job=job()), tr.QUEUED, tr.REASON_JOB_CREATED, ""),
     (
         "unschedulable",
@@ -240,7 +233,7 @@ def test_derive_fills_status_and_phase_follows_conditions():
     assert st["attempts"] == 1 and st["preemptions"] == 0 and st["jobName"] == "r"
     assert st["startTime"] == "2026-11-22T09:00:02Z" and "completionTime" not in st
     types = {c["type"]: c["status"] for c in st["conditions"]}
-    assert types == {"Accepted": "True", "Running": "True"}
+    assert types == {"Accepted": "True", "Admitted": "True", "Running": "True"}
     # Moving on sets the old progress condition False and the new one True.
     r = run()
     r["status"] = st
@@ -250,7 +243,7 @@ def test_derive_fills_status_and_phase_follows_conditions():
         now="2026-11-22T10:05:00Z",
     )
     types = {c["type"]: c["status"] for c in done["conditions"]}
-    assert types == {"Accepted": "True", "Running": "False", "Succeeded": "True"}
+    assert types == {"Accepted": "True", "Admitted": "True", "Running": "False", "Succeeded": "True"}
     assert done["phase"] == tr.PHASE_COMPLETED and done["completionTime"] == "2026-11-22T10:05:00Z"
     assert done["artifactsUri"] == "s3://b/runs/ns/r/" and done["outputs"] == []
     assert transition(st, done) == (tr.PHASE_COMPLETED, tr.REASON_COMPLETED, done["message"], False)
@@ -271,10 +264,12 @@ def test_preemptions_are_counted_and_attempts_include_them():
     assert st["attempts"] == 2 and st["preemptions"] == 1
 
 
-def test_status_patch_sends_only_changes_and_never_clobbers_live_metrics():
-    old = {"phase": "Running", "metrics": {"acc": 0.9}, "queuePosition": 2, "message": "m"}
+def test_status_patch_sends_only_changes_and_never_clobbers_live_metrics_nor_the_admission():
+    old = {"phase": "Running", "metrics": {"acc": 0.9}, "queuePosition": 2, "message": "m", "admission": {"a": 1}}
     new = {"phase": "Completed", "message": "m"}
     assert status_patch(old, new) == {"phase": "Completed", "queuePosition": None}
+    # Even a new status that carried another admission would not write it: the cluster's pass owns it.
+    assert status_patch(old, {**old, "admission": {"admitted": True}}) == {}
 
 
 def test_a_completed_run_keeps_its_job_even_while_the_job_still_counts_the_pod_active():

@@ -18,6 +18,9 @@ FINALIZING = "Finalizing"  # the script ended; outputs are being collected
 SUCCEEDED = "Succeeded"  # terminal
 FAILED = "Failed"  # terminal
 CANCELED = "Canceled"  # terminal
+# Not a step of progress: True once the ComputeCluster lets the run start (status.admission, below),
+# or once Kueue unsuspends the Job of a run the cluster handed to it.
+ADMITTED = "Admitted"
 
 TERMINAL = (SUCCEEDED, FAILED, CANCELED)
 
@@ -40,6 +43,14 @@ REASON_OUTPUT_UPLOAD_FAILED = "OutputUploadFailed"
 REASON_CANCELED = "Canceled"
 REASON_INVALID = "Invalid"
 REASON_JOB_LOST = "JobLost"
+REASON_ADMITTED = "Admitted"
+REASON_PENDING_ADMISSION = "PendingAdmission"  # the ComputeCluster has not decided yet
+REASON_WAITING_FOR_SCALE_UP = "WaitingForScaleUp"  # waiting for, or admitted onto, a node being added
+
+# ---- status.admission: the queue's decision, written only by the ComputeCluster pass ------------
+# {admitted, reason, position, message, kueueQueue, time}; the run's own reconcile reads it and
+# never writes it (see operator/computecluster/admission.py).
+ADMISSION = "admission"
 
 # ---- phases (for humans and printer columns) ----------------------------------------------------
 PHASE_QUEUED = "Queued"
@@ -63,9 +74,14 @@ _PHASE_BY_CONDITION = (
 
 
 def phase_of(conditions: list[dict] | None) -> str:
-    """The phase is the most advanced True condition; a run nobody has looked at yet is Queued."""
+    """The phase is the most advanced True condition; a run nobody has looked at yet is Queued. A
+    run Queued because it waits for a node being added is Scaling."""
     for ctype, phase in _PHASE_BY_CONDITION:
         if cond.is_true(conditions, ctype):
+            if phase == PHASE_QUEUED and (cond.find(conditions, QUEUED) or {}).get("reason") == (
+                REASON_WAITING_FOR_SCALE_UP
+            ):
+                return PHASE_SCALING
             return phase
     return PHASE_QUEUED
 

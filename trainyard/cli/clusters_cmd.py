@@ -65,7 +65,7 @@ def render(clusters: list[dict], runs: list[dict]) -> str:
             if r["spec"].get("compute") == name and not tr.is_terminal((r.get("status") or {}).get("conditions"))
         ]
         queued = sorted(
-            (r for r in mine if (r.get("status") or {}).get("phase", "Queued") == tr.PHASE_QUEUED),
+            (r for r in mine if (r.get("status") or {}).get("phase", "Queued") in (tr.PHASE_QUEUED, tr.PHASE_SCALING)),
             key=lambda r: ((r.get("status") or {}).get("queuePosition") or 10**9, r["metadata"]["creationTimestamp"]),
         )
         active = sorted(r["metadata"]["name"] for r in mine if r not in queued)
