@@ -5,7 +5,8 @@ uploaded to MinIO) against plain `python train.py`, on the same data.
     python benchmarks/bench_runner.py [--rounds 3]
 
 Data: the first 8,000 of MNIST's t10k images for training and the last 2,000 for testing, from
-/work/shared/data/mnist (IDX gzip); without that folder, scikit-learn's digits. Goal (issue 3):
+../shared/data/mnist beside the repository, or $TRAINYARD_MNIST_DIR (IDX gzip); without it,
+scikit-learn's digits, said loudly. Goal (issue 3):
 runner <= 1.05x plain + 1 s. Medians of alternating rounds are printed.
 """
 
@@ -26,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-MNIST = Path("/work/shared/data/mnist")
+REPO = Path(__file__).resolve().parents[1]
+MNIST = Path(os.environ.get("TRAINYARD_MNIST_DIR") or REPO.parent / "shared" / "data" / "mnist")
 
 TRAIN = textwrap.dedent("""
     import argparse, gzip, os, struct
@@ -70,6 +72,7 @@ def write_idx(folder: Path) -> str:
         return "MNIST t10k (8,000 train / 2,000 test)"
     from sklearn.datasets import load_digits
 
+    print(f"WARNING: no MNIST in {MNIST} (set TRAINYARD_MNIST_DIR): using scikit-learn's digits", file=sys.stderr)
     digits = load_digits()
     images = np.resize((digits.images * 16).clip(0, 255).astype(np.uint8), (10000, 8, 8))
     labels = np.resize(digits.target.astype(np.uint8), 10000)

@@ -29,6 +29,18 @@ from trainyard.runtime.expand import expand_args
 
 TAIL_LINES = 20
 LOG_NAME = "std_log.txt"
+# Recorded in manifest.json, so a client loading the run's models can compare its own versions.
+FRAMEWORK_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib")
+_VERSIONS = f"""
+import importlib.metadata as md, json, platform
+def version(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+packages = {{n: version(n) for n in {FRAMEWORK_PACKAGES!r}}}
+print(json.dumps({{"python": platform.python_version(), "packages": {{k: v for k, v in packages.items() if v}}}}))
+"""
 
 
 def script_command(cfg: RunConfig, args: list[str]) -> list[str]:
@@ -41,6 +53,19 @@ def script_command(cfg: RunConfig, args: list[str]) -> list[str]:
 def child_env(cfg: RunConfig, base: dict[str, str]) -> dict[str, str]:
     env = {**base, **cfg.input_env(), "TRAINYARD_METRICS_FILE": str(cfg.metrics_file), "PYTHONUNBUFFERED": "1"}
     return env
+
+
+def environment(python: str) -> dict:
+    """The Python and framework versions of the interpreter the script ran with (the image's, or
+    the one `environment.pip` prepared): {"python": "3.11.2", "packages": {"scikit-learn": ...}}.
+    A failure to ask is recorded as {"error": ...}, never a reason to fail the run."""
+    try:
+        proc = subprocess.run([python, "-c", _VERSIONS], capture_output=True, text=True, timeout=60)
+        if proc.returncode == 0:
+            return json.loads(proc.stdout)
+        return {"error": (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:300]}
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def exit_status(returncode: int) -> int:
@@ -160,6 +185,7 @@ def ship(cfg: RunConfig, transfer, bucket: str, exit_code: int) -> Shipped:
         "namespace": cfg.namespace,
         "experiment": cfg.experiment,
         "exitCode": exit_code,
+        "environment": environment(cfg.python),
         "files": entries,
     }
     data = json.dumps(manifest, indent=1).encode()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from kubernetes.utils import parse_quantity
+from trainyard.api.quantity import parse_quantity
 
 
 @dataclasses.dataclass(frozen=True, order=True)

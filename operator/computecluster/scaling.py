@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from trainyard.api import computecluster as cc
 from trainyard.operator.computecluster.queue import Res, nodes_needed
 
 UP, DOWN = "up", "down"
@@ -99,7 +100,7 @@ def decide(
         return Decision(
             current,
             at_max=need > 0,
-            reason="FixedPool",
+            reason=cc.REASON_FIXED_POOL,
             message=f"the provider keeps a fixed pool of {current} node(s)",
         )
     if need > 0 and current < spec.max_nodes:
@@ -107,7 +108,7 @@ def decide(
         return Decision(
             max(target, spec.min_nodes),
             direction=UP,
-            reason="QueuedDemand",
+            reason=cc.REASON_QUEUED_DEMAND,
             at_max=at_max,
             message=f"adding {target - current} node(s) for queued runs that do not fit",
         )
@@ -116,7 +117,7 @@ def decide(
         return Decision(
             target,
             direction=UP,
-            reason="BelowMinNodes",
+            reason=cc.REASON_BELOW_MIN_NODES,
             message=f"adding {target - current} node(s) to reach minNodes={spec.min_nodes}",
         )
     removable = [n for n in nodes if n.removable and not n.busy]
@@ -127,22 +128,22 @@ def decide(
                 current - len(drop),
                 tuple(drop),
                 DOWN,
-                "AboveMaxNodes",
+                cc.REASON_ABOVE_MAX_NODES,
                 f"removing {len(drop)} idle node(s) above maxNodes={spec.max_nodes}",
             )
     if need > 0:
         return Decision(
             current,
             at_max=at_max,
-            reason="MaxNodesReached",
+            reason=cc.REASON_MAX_NODES_REACHED,
             message=f"queued runs wait: the pool is at maxNodes={spec.max_nodes}",
         )
     if unbound or pending:
-        return Decision(current, reason="Settling", message="waiting for nodes and pods to settle")
+        return Decision(current, reason=cc.REASON_SETTLING, message="waiting for nodes and pods to settle")
     if last_scale_up is not None and now - last_scale_up < spec.cooldown_seconds:
         return Decision(
             current,
-            reason="Cooldown",
+            reason=cc.REASON_COOLDOWN,
             message=f"no scale-down within scaleCooldownSeconds={spec.cooldown_seconds:g} of the last scale-up",
         )
     idle = [n for n in removable if n.idle_since is not None and now - n.idle_since >= spec.idle_seconds]
@@ -152,10 +153,10 @@ def decide(
             current - len(drop),
             tuple(drop),
             DOWN,
-            "IdleNodes",
+            cc.REASON_IDLE_NODES,
             f"removing {len(drop)} node(s) idle for {spec.idle_seconds:g}s or more",
         )
-    return Decision(current, reason="Steady", message="no queued demand and no node idle long enough")
+    return Decision(current, reason=cc.REASON_STEADY, message="no queued demand and no node idle long enough")
 
 
 def _oldest_idle(nodes: list[NodeState], count: int, now: float) -> list[str]:

@@ -7,13 +7,18 @@ across operator restarts), and the five conditions, each always present with a n
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from trainyard.api import computecluster as cc
 from trainyard.api import conditions as cond
 from trainyard.api.conditions import parse_time, rfc3339
-from trainyard.operator.computecluster.providers.base import Observation
 from trainyard.operator.computecluster.queue import Plan
 from trainyard.operator.computecluster.scaling import DOWN, UP, Decision
+
+if TYPE_CHECKING:
+    # Only the type: importing anything of `providers` at run time runs its __init__, which loads
+    # every provider and with them the Kubernetes client.
+    from trainyard.operator.computecluster.providers.base import Observation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +100,7 @@ def derive(cluster: dict, f: Facts, *, now: str) -> dict:
             True,
             cc.REASON_MAX_NODES_REACHED,
             f"{f.queued} run(s) queued; the pool is at maxNodes={spec['maxNodes']}"
-            if d.reason != "FixedPool"
+            if d.reason != cc.REASON_FIXED_POOL
             else f"{f.queued} run(s) queued on a fixed pool of {current} node(s)",
         )
     else:

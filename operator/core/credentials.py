@@ -2,8 +2,10 @@
 
 The operator asks the store's STS (AssumeRole, as AWS and MinIO implement it) for temporary
 credentials restricted by a session policy: read the run's code snapshot and its inputs, write only
-under `runs/<namespace>/<run>/`. A store without STS gets the operator's own credentials, and the
-run's status says the credentials are not scoped.
+under `runs/<namespace>/<run>/`. When AssumeRole fails — a store without STS, or any other error
+of the call — `mint` returns the operator's own credentials marked `scoped=False`; its caller
+(operator/core/store_secrets.py) logs a warning and puts them in the pod's Secret. Nothing in the
+run's status says so yet.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def duration_for(run: dict) -> int:
 
 
 def mint(endpoint: str, access_key: str, secret_key: str, policy: dict, duration: int) -> RunCredentials:
-    """Temporary credentials under `policy`, or the given ones unscoped when the store has no STS."""
+    """Temporary credentials under `policy`, or the given ones unscoped when AssumeRole fails."""
     from minio.credentials.providers import AssumeRoleProvider
 
     try:
@@ -86,6 +88,6 @@ def mint(endpoint: str, access_key: str, secret_key: str, policy: dict, duration
             duration_seconds=duration,
             policy=json.dumps(policy),
         ).retrieve()
-    except Exception:  # no STS on this store: fall back, and say so in the run's status
+    except Exception:  # no STS on this store (or the call failed): fall back to unscoped keys
         return RunCredentials(access_key, secret_key, "", scoped=False)
     return RunCredentials(creds.access_key, creds.secret_key, creds.session_token or "", scoped=True)

@@ -18,21 +18,10 @@ from pathlib import PurePosixPath
 
 from trainyard.api import registeredmodel as rm
 from trainyard.api import trainingrun as tr
+from trainyard.operator.registeredmodel.status import Problem
 from trainyard.runtime.serving.artifact import CUSTOM, SCIKIT_LEARN
 from trainyard.storage import layout
 from trainyard.storage.uri import parse_s3
-
-
-class SourceProblem(Exception):
-    """The source cannot become a version (yet): a Registered=False reason and what to do."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason, self.message = reason, message
-
-    @property
-    def waiting(self) -> bool:
-        return self.reason in rm.WAITING_REASONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +33,6 @@ class Source:
     filename: str
     source_id: str  # identity without the content hash
     expected_sha256: str | None = None  # from the run's outputs manifest
-    expected_size: int | None = None
     lineage: dict = dataclasses.field(default_factory=dict)
 
 
@@ -72,30 +60,30 @@ def resolve(model: dict, run: dict | None) -> Source:
     if "uri" in src:
         uri = parse_s3(src["uri"])
         if uri.is_prefix:
-            raise SourceProblem(
+            raise Problem(
                 rm.REASON_ARTIFACT_NOT_FOUND, f"source.uri {src['uri']} is a prefix; name the model file itself"
             )
         return Source(uri.bucket, uri.key, uri.name, f"uri:{src['uri']}", lineage={"sourceUri": src["uri"]})
     name, path = src["trainingRun"]["name"], src["trainingRun"]["path"]
     if run is None:
-        raise SourceProblem(
+        raise Problem(
             rm.REASON_RUN_NOT_FOUND,
             f"TrainingRun {name!r} does not exist in namespace {ns!r}; waiting for it — create it "
             "or fix spec.source.trainingRun.name",
         )
     status = run.get("status") or {}
-    conditions = status.get("conditions")
+    conditions: list[dict] = status.get("conditions") or []
     phase = tr.phase_of(conditions)
     if tr.is_terminal(conditions) and phase != tr.PHASE_COMPLETED:
         why = next((c for c in conditions if c.get("type") in (tr.FAILED, tr.CANCELED)), {})
-        raise SourceProblem(
+        raise Problem(
             rm.REASON_RUN_FAILED,
             f"TrainingRun {name!r} ended {phase} ({why.get('reason', '')}): only a Completed run's "
             "outputs can be registered; point spec.source at a completed run",
         )
     outputs = status.get("outputs")
     if phase != tr.PHASE_COMPLETED or outputs is None or not status.get("artifactsUri"):
-        raise SourceProblem(
+        raise Problem(
             rm.REASON_RUN_NOT_COMPLETED, f"TrainingRun {name!r} is {phase}; the model is registered when it completes"
         )
     entry = next((o for o in outputs if o.get("path") == path), None)
@@ -104,7 +92,7 @@ def resolve(model: dict, run: dict | None) -> Source:
             o["path"] for o in outputs
         )
         listed = ", ".join(have[:10]) + (", ..." if len(have) > 10 else "") if have else "none"
-        raise SourceProblem(
+        raise Problem(
             rm.REASON_PATH_NOT_IN_OUTPUTS,
             f"{path!r} is not among the outputs of TrainingRun {name!r} ({listed}); fix spec.source.trainingRun.path",
         )
@@ -122,7 +110,6 @@ def resolve(model: dict, run: dict | None) -> Source:
         PurePosixPath(path).name,
         f"run:{run['metadata']['uid']}/{path}",
         expected_sha256=entry.get("sha256"),
-        expected_size=entry.get("size"),
         lineage=lineage,
     )
 
@@ -136,20 +123,20 @@ def next_version(versions: list[dict] | None) -> int:
 
 
 def check_framework(spec: dict, detected: str, detected_version: str | None) -> tuple[str, str | None]:
-    """(framework, framework version) to record, or SourceProblem when the artifact and the spec
+    """(framework, framework version) to record, or a Problem when the artifact and the spec
     disagree. `spec.frameworkVersion` fills in a version the artifact does not carry."""
     wanted = spec.get("framework", SCIKIT_LEARN)
     declared = spec.get("frameworkVersion")
     if wanted == CUSTOM:
         return CUSTOM, declared or detected_version
     if detected != SCIKIT_LEARN:
-        raise SourceProblem(
+        raise Problem(
             rm.REASON_NOT_SCIKIT_LEARN,
             "the artifact is a pickle but not of a scikit-learn estimator; save the fitted "
             "estimator with joblib.dump, or set framework: Custom (which cannot be deployed)",
         )
     if declared and detected_version and not _same_release(declared, detected_version):
-        raise SourceProblem(
+        raise Problem(
             rm.REASON_FRAMEWORK_VERSION_MISMATCH,
             f"spec.frameworkVersion is {declared} but the artifact was saved by scikit-learn "
             f"{detected_version}; remove frameworkVersion (it is detected) or correct it",

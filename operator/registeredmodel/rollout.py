@@ -1,18 +1,18 @@
 """Puts a model's serving objects in place: server-side apply of what the builders return, the
 scoped store Secret, and the retirement of versions that no longer receive traffic once every
-version that does is available. Returns the Ready condition's (status, reason, message) and the
-traffic actually in place."""
+version that does is available. Returns what is in place (`status.Serving`), from which
+operator/registeredmodel/status.py derives the Ready condition."""
 
 from __future__ import annotations
 
 from kubernetes.client.rest import ApiException
 
-from trainyard.api import conditions as cond
 from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import LABEL_MODEL
 from trainyard.operator.core import credentials, kube, store_secrets
 from trainyard.operator.core.config import OperatorConfig
 from trainyard.operator.registeredmodel import registry, serving
+from trainyard.operator.registeredmodel.status import Problem, Serving
 from trainyard.runtime.serving.artifact import SCIKIT_LEARN
 
 FIELD_MANAGER = "trainyard-operator"
@@ -92,11 +92,11 @@ def _ensure_secret(model: dict, cfg: OperatorConfig) -> None:
 
 
 def images_for(served: list[tuple[dict, int]], cfg: OperatorConfig) -> list[tuple[dict, int, str]]:
-    """Pair each served version with its runtime image, or raise ServingProblem naming the fix."""
+    """Pair each served version with its runtime image, or raise the Problem naming the fix."""
     out = []
     for entry, percent in served:
         if entry.get("framework") != SCIKIT_LEARN:
-            raise serving.ServingProblem(
+            raise Problem(
                 rm.REASON_NOT_SERVABLE,
                 f"version {entry['version']} is framework {entry.get('framework')}; only "
                 "ScikitLearn models have a no-code server",
@@ -104,7 +104,7 @@ def images_for(served: list[tuple[dict, int]], cfg: OperatorConfig) -> list[tupl
         image = registry.serving_image(cfg.serving_image_map, entry.get("frameworkVersion"))
         if image is None:
             have = ", ".join(f"{k} ({v})" for k, v in sorted(cfg.serving_image_map.items())) or "none"
-            raise serving.ServingProblem(
+            raise Problem(
                 rm.REASON_NO_RUNTIME_IMAGE,
                 f"version {entry['version']} was saved by scikit-learn {entry.get('frameworkVersion') or '(unknown)'}, "
                 f"and no runtime image loads that release (curated images: {have}); retrain with a listed "
@@ -114,15 +114,14 @@ def images_for(served: list[tuple[dict, int]], cfg: OperatorConfig) -> list[tupl
     return out
 
 
-def deploy(
-    model: dict, versions: list[dict], current: int | None, cfg: OperatorConfig
-) -> tuple[tuple[str, str, str], list[dict]]:
-    """((status, reason, message) of Ready, [{version, percent, replicas}] in place)."""
+def deploy(model: dict, versions: list[dict], current: int | None, cfg: OperatorConfig) -> Serving:
+    """Apply what `versions` and `current` call for; what is in place afterwards."""
     ns, name = model["metadata"]["namespace"], model["metadata"]["name"]
+    endpoint = serving.endpoint(model)
     try:
         served = images_for(serving.traffic(model, versions, current), cfg)
-    except serving.ServingProblem as p:
-        return (cond.FALSE, p.reason, p.message), _traffic_status(observed_deployments(ns, name))
+    except Problem as p:
+        return Serving(endpoint, _traffic_status(observed_deployments(ns, name)), problem=p)
     _ensure_secret(model, cfg)
     objs = serving.serving_objects(model, served, cfg)
     for obj in objs:
@@ -140,10 +139,7 @@ def deploy(
         _ignore_404(_apps().delete_namespaced_deployment, serving.deployment_name(name, v), ns)
         observed.pop(v, None)
     in_place = _traffic_status(observed, {entry["version"]: pct for entry, pct, _ in served})
-    if waiting:
-        return (cond.FALSE, rm.REASON_ROLLING_OUT, "; ".join(waiting)), in_place
-    split = ", ".join(f"version {t['version']}: {t['replicas']} replica(s)" for t in in_place)
-    return (cond.TRUE, rm.REASON_AVAILABLE, f"serving at {serving.endpoint(model)} ({split})"), in_place
+    return Serving(endpoint, in_place, waiting=tuple(waiting))
 
 
 def _traffic_status(observed: dict[int, dict], percent: dict[int, int] | None = None) -> list[dict]:

@@ -16,8 +16,8 @@ what it is. Each pod:
   answer with `Connection: close` for a drain period and finish in-flight requests.
 
 Rolling within a version never drops capacity (maxUnavailable 0); moving traffic to another version
-is done by the reconcile, which removes an old version's Deployment only once every new one is
-available (see `retire`).
+is done by operator/registeredmodel/rollout.py, which removes an old version's Deployment only once
+every new one is available (see `retire`).
 """
 
 from __future__ import annotations
@@ -30,24 +30,20 @@ from trainyard.api.constants import API_VERSION, LABEL_MODEL, REGISTERED_MODEL
 from trainyard.operator.core import names
 from trainyard.operator.core.config import OperatorConfig
 from trainyard.operator.core.store_access import CREDENTIALS_EXPIRE, store_secret_data
+from trainyard.operator.registeredmodel.status import Problem
 from trainyard.storage import layout
 
 LABEL_MODEL_VERSION = "trainyard.dev/model-version"
 COMPONENT = "model-server"
 PORT = 8080
 SERVICE_PORT = 80
+GRPC_PORT = 8081  # the Open Inference Protocol over gRPC: the same number on the container and the Service
 MODEL_MOUNT = "/model"
 DEFAULT_RESOURCES = {"cpu": "1", "memory": "512Mi"}  # the Azure ML tutorial's 1 CPU, 0.5 GB
 PRESTOP_SLEEP_SECONDS = 5  # endpoint removal reaches every kube-proxy within this
 DRAIN_SECONDS = 3  # then Connection: close on every response, in-flight work finishes
 GRACE_SECONDS = 30
 SHA256_ANNOTATION = "trainyard.dev/model-sha256"
-
-
-class ServingProblem(Exception):
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason, self.message = reason, message
 
 
 # ---- names --------------------------------------------------------------------------------------
@@ -78,18 +74,18 @@ def endpoint(model: dict) -> str:
 
 def traffic(model: dict, versions: list[dict], current: int | None) -> list[tuple[dict, int]]:
     """[(version entry, percent)] of the versions that receive traffic: `deployment.traffic`, or
-    everything to the current version. Percent 0 means not served. Raises ServingProblem when a
+    everything to the current version. Percent 0 means not served. Raises Problem when a
     listed version is not registered."""
     by_number = {v["version"]: v for v in versions}
     wanted = (model["spec"].get("deployment") or {}).get("traffic")
     if not wanted:
         if current is None or current not in by_number:
-            raise ServingProblem(rm.REASON_NOTHING_TO_SERVE, "no version is registered yet")
+            raise Problem(rm.REASON_NOTHING_TO_SERVE, "no version is registered yet")
         return [(by_number[current], 100)]
     missing = [t["version"] for t in wanted if t["version"] not in by_number]
     if missing:
         have = ", ".join(str(v) for v in sorted(by_number)) or "none"
-        raise ServingProblem(
+        raise Problem(
             rm.REASON_VERSION_NOT_REGISTERED,
             f"deployment.traffic names version(s) {', '.join(map(str, missing))}, which are not "
             f"registered (registered: {have}); fix deployment.traffic",
@@ -182,9 +178,13 @@ def build_deployment(model: dict, entry: dict, image: str, cfg: OperatorConfig, 
             {"name": "TRAINYARD_SERVE_MODEL_VERSION", "value": str(version)},
             {"name": "TRAINYARD_SERVE_HOST", "value": "0.0.0.0"},
             {"name": "TRAINYARD_SERVE_PORT", "value": str(PORT)},
+            {"name": "TRAINYARD_SERVE_GRPC_PORT", "value": str(GRPC_PORT)},
             {"name": "TRAINYARD_SERVE_DRAIN_SECONDS", "value": str(DRAIN_SECONDS)},
         ],
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+        ],
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": 1,
@@ -238,7 +238,17 @@ def build_service(model: dict) -> dict:
         "spec": {
             "type": "ClusterIP",
             "selector": {LABEL_MODEL: name, "app.kubernetes.io/component": COMPONENT},
-            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"},
+                # h2c: gRPC is HTTP/2 without TLS; the hint lets ingresses and meshes proxy it as such.
+                {
+                    "name": "grpc",
+                    "port": GRPC_PORT,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "kubernetes.io/h2c",
+                },
+            ],
         },
     }
 

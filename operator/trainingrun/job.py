@@ -87,7 +87,7 @@ def build_job(run: dict, cluster: dict | None, cfg: OperatorConfig, *, kueue_que
     selector, tolerations = placement(cluster)
     env = runtime_env(run, cfg)
     env_from = [{"secretRef": {"name": names.run_secret(name)}}]
-    mounts = [{"name": "workspace", "mountPath": WORKSPACE}, {"name": "cache", "mountPath": CACHE_MOUNT}]
+    mounts: list[dict] = [{"name": "workspace", "mountPath": WORKSPACE}, {"name": "cache", "mountPath": CACHE_MOUNT}]
     volumes = [
         {"name": "workspace", "emptyDir": {}},
         {"name": "cache", "hostPath": {"path": cfg.node_cache_path, "type": "DirectoryOrCreate"}},

@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     from trainyard.runtime.serving.server import run
 
     parser = argparse.ArgumentParser(
-        prog="python -m trainyard.runtime.serving", description="Serve a scikit-learn model over HTTP."
+        prog="python -m trainyard.runtime.serving", description="Serve a scikit-learn model over HTTP and gRPC."
     )
     add_arguments(parser)
     return run(ServeConfig.from_args(parser.parse_args(argv)))

@@ -1,9 +1,9 @@
 """The ASGI application: routing, body limits, error responses and metrics, with no framework.
 
 Routes are resolved with one dict lookup on the exact path for everything this server serves;
-only unknown paths take the slower road that works out which 404 to give. A handler returns
-(status, body, content type) or raises a `ServingError`; `errors.to_response` is the only
-place an exception becomes a status code.
+only unknown paths take the slower road that works out which 404 to give. A handler gets the
+body and the request's headers and returns (status, body, response headers) or raises a
+`ServingError`; `errors.to_response` is the only place an exception becomes a status code.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from trainyard.runtime.serving import codec, errors, protocols
+from trainyard.runtime.serving import errors, oip, protocols
 from trainyard.runtime.serving.batcher import MicroBatcher
 from trainyard.runtime.serving.errors import (
     InvalidInput,
@@ -29,11 +29,14 @@ from trainyard.runtime.serving.model import Model
 
 log = logging.getLogger(__name__)
 
-JSON = b"application/json"
-PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
+JSON = [(b"content-type", b"application/json")]
+BINARY = b"application/octet-stream"
+PROMETHEUS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
+_HEADER_LENGTH = oip.HEADER_LENGTH.lower().encode()
 
-Handler = Callable[[bytes], Awaitable[tuple[int, bytes, bytes]]]
+Headers = list[tuple[bytes, bytes]]
+Handler = Callable[[bytes, Headers], Awaitable[tuple[int, bytes, Headers]]]
 
 
 class ClientGone(Exception):
@@ -87,7 +90,6 @@ class ServingApp:
         started = time.perf_counter()
         route = self.routes.get(scope["path"])
         protocol = route[0] if route else "other"
-        headers: list[tuple[bytes, bytes]] = []
         try:
             if route is None:
                 raise self._not_found(scope["path"])
@@ -101,15 +103,15 @@ class ServingApp:
                         tuple(route[1]),
                     )
             body = await self._body(scope, receive) if scope["method"] == "POST" else b""
-            status, payload, ctype = await handler(body)
+            status, payload, headers = await handler(body, scope["headers"])
         except ClientGone:
             return
         except Exception as exc:
             status, payload, headers = errors.to_response(exc)
-            ctype = JSON
+            headers += JSON
             if status >= 500 and not isinstance(exc, ModelNotReady):
                 log.error("%s %s failed", scope["method"], scope["path"], exc_info=exc)
-        headers += [(b"content-type", ctype), (b"content-length", b"%d" % len(payload))]
+        headers = [*headers, (b"content-length", b"%d" % len(payload))]
         if self.draining:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -152,12 +154,11 @@ class ServingApp:
             if path.startswith(prefix):
                 rest = path[len(prefix) :]
                 name = rest.split("/", 1)[0].split(":", 1)[0]
-                if name != self.model.name:
-                    return ModelNotFound(f"model {name!r} is not served here; this server serves {self.model.name!r}")
-                if "/versions/" in rest:
-                    version = rest.split("/versions/", 1)[1].split("/", 1)[0]
-                    served = repr(self.model.version) if self.model.version else "no numbered versions"
-                    return ModelNotFound(f"version {version!r} of model {name!r} is not served here (serving {served})")
+                version = rest.split("/versions/", 1)[1].split("/", 1)[0] if "/versions/" in rest else None
+                try:
+                    oip.check_target(self.model, name, version)
+                except ModelNotFound as exc:
+                    return exc
         return RouteNotFound(
             f"no endpoint at {path}; see /v2/models/{self.model.name}, /v1/models/{self.model.name}:predict or /score"
         )
@@ -168,51 +169,56 @@ class ServingApp:
 
     # -- handlers ----------------------------------------------------------------------------
 
-    async def score(self, body: bytes):
+    async def score(self, body: bytes, _headers: Headers):
         self._require_ready()
         x, method = protocols.decode_score_body(body, self.model)
         return 200, protocols.encode_score(await self.batcher.submit(method, x)), JSON
 
-    async def v1_predict(self, body: bytes):
+    async def v1_predict(self, body: bytes, _headers: Headers):
         self._require_ready()
         x, method = protocols.decode_v1_body(body, self.model)
         return 200, protocols.encode_v1(await self.batcher.submit(method, x)), JSON
 
-    async def v2_infer(self, body: bytes):
+    async def v2_infer(self, body: bytes, headers: Headers):
         self._require_ready()
-        req = protocols.decode_v2(codec.parse_json(body), self.model)
-        results = [await self.batcher.submit(method, req.x) for _name, method in req.outputs]
-        return 200, protocols.encode_v2(self.model, req, results), JSON
+        header_length = next((v for k, v in headers if k == _HEADER_LENGTH), None)
+        req = oip.decode_http(body, header_length, self.model)
+        results = [await self.batcher.submit(out.name, req.x) for out in req.outputs]
+        payload, json_length = oip.encode_http(self.model, req, results)
+        if json_length is None:
+            return 200, payload, JSON
+        return 200, payload, [(b"content-type", BINARY), (_HEADER_LENGTH, b"%d" % json_length)]
 
-    async def live(self, _body: bytes):
+    async def live(self, _body: bytes, _headers: Headers):
         return 200, b'{"live":true}', JSON
 
-    async def ready(self, _body: bytes):
+    async def ready(self, _body: bytes, _headers: Headers):
         ok = self.model.healthy() and not self.draining
         return (200 if ok else 503), orjson.dumps({"ready": ok}), JSON
 
-    async def azure_health(self, _body: bytes):
+    async def azure_health(self, _body: bytes, _headers: Headers):
         return 200, b'"Healthy"', JSON
 
-    async def v2_server(self, _body: bytes):
-        return 200, orjson.dumps({"name": "trainyard", "version": self.server_version, "extensions": []}), JSON
+    async def v2_server(self, _body: bytes, _headers: Headers):
+        doc = {"name": "trainyard", "version": self.server_version, "extensions": oip.EXTENSIONS}
+        return 200, orjson.dumps(doc), JSON
 
-    async def v2_model(self, _body: bytes):
+    async def v2_model(self, _body: bytes, _headers: Headers):
         self._require_ready()
-        return 200, orjson.dumps(protocols.v2_metadata(self.model)), JSON
+        return 200, orjson.dumps(oip.metadata(self.model)), JSON
 
-    async def model_ready_v2(self, _body: bytes):
+    async def model_ready_v2(self, _body: bytes, _headers: Headers):
         ok = self.model.healthy()
         return (200 if ok else 503), orjson.dumps({"name": self.model.name, "ready": ok}), JSON
 
-    async def model_ready_v1(self, _body: bytes):
+    async def model_ready_v1(self, _body: bytes, _headers: Headers):
         ok = self.model.healthy()
         return (200 if ok else 503), orjson.dumps({"name": self.model.name, "ready": ok}), JSON
 
-    async def v1_models(self, _body: bytes):
+    async def v1_models(self, _body: bytes, _headers: Headers):
         return 200, orjson.dumps({"models": [self.model.name]}), JSON
 
-    async def prometheus(self, _body: bytes):
+    async def prometheus(self, _body: bytes, _headers: Headers):
         self.metrics.ready = self.model.ready
         return 200, self.metrics.render(), PROMETHEUS
 

@@ -21,6 +21,7 @@ import math
 import numpy as np
 import orjson
 
+from trainyard.runtime.serving import tensors
 from trainyard.runtime.serving.errors import InvalidInput
 
 try:  # optional: the server is correct without it, only slower on large bodies
@@ -32,21 +33,6 @@ except ImportError:  # pragma: no cover
     _SIMD = None
 
 _NUMERIC = "biuf"
-
-V2_DTYPES: dict[str, np.dtype] = {
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8),
-    "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32),
-    "UINT64": np.dtype(np.uint64),
-    "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16),
-    "FP32": np.dtype(np.float32),
-    "FP64": np.dtype(np.float64),
-}
 
 
 def parse_json(body: bytes) -> dict:
@@ -150,14 +136,8 @@ def check_rows(arr: np.ndarray, *, field: str, n_features: int | None) -> np.nda
 def tensor(data, *, field: str, datatype: str, shape) -> np.ndarray:
     """An Open Inference Protocol tensor (`data` flat or nested, row-major) as an array of
     `shape` and `datatype`."""
-    dtype = V2_DTYPES.get(datatype) if isinstance(datatype, str) else None
-    if dtype is None:
-        known = ", ".join(V2_DTYPES)
-        raise InvalidInput(
-            f"{field}: datatype {datatype!r} is not supported by a scikit-learn model; use one of {known}"
-        )
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise InvalidInput(f"{field}: 'shape' must be a list of non-negative integers, got {shape!r}")
+    dtype = tensors.dtype_of(datatype, field=field)
+    shape = tensors.shape_of(shape, field=field)
     if not isinstance(data, list):
         raise InvalidInput(f"{field}: 'data' must be a list, got a JSON {_json_kind(data)}")
     arr = numeric_array(data, field=f"{field}.data", dtype=dtype)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
+DEFAULT_GRPC_PORT = 8081  # KServe's gRPC port
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class ServeConfig:
     name: str
     host: str = "127.0.0.1"
     port: int = 8080
+    grpc_port: int = DEFAULT_GRPC_PORT  # 0: no gRPC
     model_version: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY
     max_batch_rows: int = 1024
@@ -33,6 +35,7 @@ class ServeConfig:
             name=args.name,
             host=args.host,
             port=args.port,
+            grpc_port=args.grpc_port,
             model_version=args.model_version,
             max_body_bytes=args.max_body_bytes,
             max_batch_rows=args.max_batch_rows,
@@ -68,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser, environ: dict[str, str] | Non
         "--port", type=int, default=int(default("PORT", 8080)), help="port (default 8080) [$TRAINYARD_SERVE_PORT]"
     )
     parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=int(default("GRPC_PORT", DEFAULT_GRPC_PORT)),
+        help=f"port of the Open Inference Protocol over gRPC, on the same host (default {DEFAULT_GRPC_PORT}; "
+        "0: no gRPC) [$TRAINYARD_SERVE_GRPC_PORT]",
+    )
+    parser.add_argument(
         "--model-version",
         default=default("MODEL_VERSION", None),
         help="version reported by V2 metadata and accepted in /versions/V paths",
@@ -76,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser, environ: dict[str, str] | Non
         "--max-body-bytes",
         type=int,
         default=int(default("MAX_BODY_BYTES", DEFAULT_MAX_BODY)),
-        help="larger request bodies get 413 (default 16 MiB)",
+        help="larger request bodies get 413, larger gRPC messages RESOURCE_EXHAUSTED (default 16 MiB)",
     )
     parser.add_argument(
         "--max-batch-rows",

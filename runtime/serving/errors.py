@@ -1,7 +1,9 @@
-"""Every error the model server can answer with, and the one map from error to HTTP status.
+"""Every error the model server can answer with, and the one map from error to status: the HTTP
+status, and the gRPC status code of the same error.
 
-Handlers raise these; only `app.py` turns them into responses, through `to_response`, so a
-status code is decided in exactly one place (the kserve `errors.py` habit). Each message is
+Handlers raise these; only `app.py` (HTTP, through `to_response`) and `grpc_service.py` (gRPC,
+through `grpc_status`) turn them into answers, so a status is decided in exactly one place (the
+kserve `errors.py` habit). Each message is
 meant for the client: it names what was wrong with the request and, where it helps, what was
 expected.
 """
@@ -59,6 +61,18 @@ STATUS: dict[type[ServingError], int] = {
 }
 
 
+# gRPC status code names (grpc.StatusCode members; named here so this module needs no grpc).
+GRPC_STATUS: dict[type[ServingError], str] = {
+    InvalidInput: "INVALID_ARGUMENT",
+    RouteNotFound: "UNIMPLEMENTED",
+    ModelNotFound: "NOT_FOUND",
+    MethodNotAllowed: "UNIMPLEMENTED",
+    PayloadTooLarge: "RESOURCE_EXHAUSTED",
+    InferenceError: "INTERNAL",
+    ModelNotReady: "UNAVAILABLE",
+}
+
+
 def status_of(exc: BaseException) -> int:
     """The HTTP status for `exc`; anything that is not a ServingError is a 500."""
     for cls in type(exc).__mro__:
@@ -83,3 +97,12 @@ def to_response(exc: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes
         # The rest of the body is not read: the connection cannot be reused.
         headers.append((b"connection", b"close"))
     return status, orjson.dumps({"error": message}), headers
+
+
+def grpc_status(exc: BaseException) -> tuple[str, str]:
+    """(gRPC status code name, message) for `exc`; anything that is not a ServingError is INTERNAL."""
+    for cls in type(exc).__mro__:
+        code = GRPC_STATUS.get(cls)  # type: ignore[arg-type]
+        if code is not None:
+            return code, str(exc)
+    return "INTERNAL", f"internal error: {type(exc).__name__}: {exc}"

@@ -48,14 +48,15 @@ class ServerMetrics:
 
     def __init__(self, model_name: str):
         self.model = _escape(model_name)
-        self.requests: dict[tuple[str, int], int] = {}
+        self.requests: dict[tuple[str, int | str], int] = {}
         self.latency: dict[str, Histogram] = {}
         self.batch_rows = Histogram(BATCH_BUCKETS)
         self.batch_requests = Histogram(BATCH_BUCKETS)
         self.predict_seconds = Histogram(LATENCY_BUCKETS)
         self.ready = False
 
-    def request(self, protocol: str, status: int, seconds: float) -> None:
+    def request(self, protocol: str, status: int | str, seconds: float) -> None:
+        """`status`: the HTTP status, or the gRPC status code's name."""
         key = (protocol, status)
         self.requests[key] = self.requests.get(key, 0) + 1
         hist = self.latency.get(protocol)
@@ -74,7 +75,7 @@ class ServerMetrics:
         m = f'model="{self.model}"'
         p = "trainyard_serving_"
         out = [
-            f"# HELP {p}requests_total Requests answered, by protocol and HTTP status code.",
+            f"# HELP {p}requests_total Requests answered, by protocol and status (HTTP code; gRPC code name).",
             f"# TYPE {p}requests_total counter",
         ]
         for (protocol, status), n in sorted(self.requests.items()):

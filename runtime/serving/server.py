@@ -1,6 +1,8 @@
-"""Run the model server: uvicorn's HTTP/1.1 (httptools parser) on uvloop, our raw ASGI app.
+"""Run the model server: uvicorn's HTTP/1.1 (httptools parser) on uvloop, our raw ASGI app, and
+the Open Inference Protocol over gRPC (grpc.aio) on its own port, on the same loop, over the same
+model (`--grpc-port 0`: HTTP only).
 
-The port opens at once and answers liveness; the model loads in a worker thread, and readiness
+The ports open at once and answer liveness; the model loads in a worker thread, and readiness
 (`/v2/health/ready`, `/v2/models/NAME/ready`, `GET /v1/models/NAME`) turns 200 only once it is
 loaded and probed. A model that cannot be loaded stops the server with exit status 1, so a pod
 crash-loops with the reason in its log instead of sitting unready.
@@ -8,7 +10,8 @@ crash-loops with the reason in its log instead of sitting unready.
 SIGTERM with `--drain-seconds N` (a pod sets 3): for N seconds the server keeps answering, but
 readiness says 503 and every response carries `Connection: close`, so clients move their
 keep-alive connections elsewhere instead of finding them closed under a request; then uvicorn's
-graceful shutdown finishes what is in flight. A second SIGTERM, or SIGINT, stops at once.
+graceful shutdown finishes what is in flight, and then gRPC's (calls in flight get
+GRPC_GRACE_SECONDS). A second SIGTERM, or SIGINT, stops at once.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from trainyard.runtime.serving.config import ServeConfig
 
 log = logging.getLogger("trainyard.serving")
+GRPC_GRACE_SECONDS = 5.0
 
 
 async def serve(config: ServeConfig) -> int:
@@ -51,6 +55,26 @@ async def serve(config: ServeConfig) -> int:
             timeout_keep_alive=75,  # above common load balancers' idle timeouts (60 s)
         ),
     )
+    grpc_server = None
+    if config.grpc_port:
+        from trainyard.runtime.serving.grpc_service import build_server
+
+        try:
+            grpc_server = build_server(
+                app, host=config.host, port=config.grpc_port, max_message_bytes=config.max_body_bytes
+            )
+        except OSError as exc:
+            log.error("%s", exc)
+            return 1
+        await grpc_server.start()
+    try:
+        return await _serve_http(config, model, server)
+    finally:
+        if grpc_server is not None:
+            await grpc_server.stop(GRPC_GRACE_SECONDS)
+
+
+async def _serve_http(config: ServeConfig, model, server) -> int:
     serving = asyncio.ensure_future(server.serve())
     loading = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(None, model.load))
     await asyncio.wait({serving, loading}, return_when=asyncio.FIRST_COMPLETED)
@@ -64,12 +88,13 @@ async def serve(config: ServeConfig) -> int:
         await serving
         return 1
     log.info(
-        "model %s ready: POST http://%s:%d/v2/models/%s/infer, /v1/models/%s:predict, /score",
+        "model %s ready: POST http://%s:%d/v2/models/%s/infer, /v1/models/%s:predict, /score%s",
         config.name,
         config.host,
         config.port,
         config.name,
         config.name,
+        f"; gRPC inference.GRPCInferenceService on {config.host}:{config.grpc_port}" if config.grpc_port else "",
     )
     await serving
     return 0

@@ -52,8 +52,11 @@ def test_default_render_has_operator_rbac_store_and_default_cluster(helm):
         ("ClusterRoleBinding", "trainyard-cleanup"),
         ("ClusterRoleBinding", "trainyard-operator"),
         ("ComputeCluster", "cpu-cluster"),
+        ("ConfigMap", "trainyard-store"),
         ("Deployment", "trainyard-operator"),
         ("Job", "trainyard-cleanup"),
+        ("Role", "trainyard-store-reader"),
+        ("RoleBinding", "trainyard-store-reader"),
         ("Secret", "trainyard-store"),
         ("Service", "trainyard-minio"),
         ("ServiceAccount", "trainyard-cleanup"),
@@ -86,6 +89,29 @@ def test_default_render_has_operator_rbac_store_and_default_cluster(helm):
     assert json.loads(env["TRAINYARD_SERVING_IMAGES"]) == {"1.7": "trainyard/runtime:0.1.0-sklearn1.7"}
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert [c["name"] for c in pod["initContainers"]] == ["bucket"]
+    # The store the operator reads, published for clients (trainyard submit), with the id the
+    # init container writes into the bucket.
+    init_env = {e["name"]: e.get("value", e.get("valueFrom")) for e in pod["initContainers"][0]["env"]}
+    assert pod["initContainers"][0]["command"] == ["python", "-m", "trainyard.storage.identity"]
+    info = objs[("ConfigMap", "trainyard-store")]
+    assert info["metadata"]["namespace"] == "kube-public"
+    assert info["data"] == {
+        "endpoint": env["TRAINYARD_S3_ENDPOINT"],
+        "bucket": "trainyard",
+        "storeId": init_env["TRAINYARD_STORE_ID"],
+        "namespace": "trainyard",
+        "credentialsSecret": "trainyard-store",
+        "service": "trainyard-minio",
+        "port": "9000",
+    }
+    assert len(info["data"]["storeId"]) == 16 and init_env["TRAINYARD_CREATE_BUCKET"] == "true"
+    reader = objs[("Role", "trainyard-store-reader")]
+    assert reader["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["trainyard-store"], "verbs": ["get"]}
+    ]
+    assert objs[("RoleBinding", "trainyard-store-reader")]["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}
+    ]
     cc = objs[("ComputeCluster", "cpu-cluster")]
     assert cc["metadata"]["namespace"] == "default"
     assert cc["spec"]["nodeSelector"] == {"trainyard.dev/pool": "default"}
@@ -154,6 +180,13 @@ def test_emptydir_mode_has_no_claim_and_external_mode_has_no_minio(helm):
     }
     assert env["TRAINYARD_S3_ENDPOINT"] == "https://s3.example.com" and env["TRAINYARD_S3_REGION"] == "eu-west-1"
     assert env["TRAINYARD_S3_ACCESS_KEY"] == {"secretKeyRef": {"name": "my-s3", "key": "accessKey"}}
+    info = ext[("ConfigMap", "trainyard-store")]["data"]
+    assert info["endpoint"] == "https://s3.example.com" and info["credentialsSecret"] == "my-s3"
+    assert "service" not in info
+    # Without createBucket the init container still writes the store id, and creates nothing.
+    pod = objects(helm, None, "objectStore.createBucket=false")[("Deployment", "trainyard-operator")]["spec"]
+    init = pod["template"]["spec"]["initContainers"][0]
+    assert {e["name"]: e.get("value") for e in init["env"]}["TRAINYARD_CREATE_BUCKET"] == "false"
 
 
 @pytest.mark.parametrize(
@@ -194,6 +227,8 @@ def test_rendered_chart_passes_server_side_dry_run(helm, local_cluster, kubectl,
         ns=namespace,
     )
     assert proc.returncode == 0, proc.stderr
-    out = kubectl.run("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=proc.stdout, check=False)
+    # Every namespaced object names its namespace (the store info lives in kube-public), as helm
+    # install applies them.
+    out = kubectl.run("apply", "--dry-run=server", "-f", "-", input=proc.stdout, check=False)
     assert out.returncode == 0, out.stderr
     assert "statefulset.apps/trainyard-minio created (server dry run)" in out.stdout

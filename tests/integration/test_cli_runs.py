@@ -79,9 +79,18 @@ def test_submit_wait_metrics_files_download_logs(
     files = cli("files", run, "-n", namespace).stdout
     assert "outputs/sklearn_mnist_model.pkl" in files
     out = tmp_path / "dl"
-    cli("download", run, "outputs/", "-n", namespace, "-o", str(out))
+    downloaded = cli("download", run, "outputs/", "-n", namespace, "-o", str(out))
     assert (out / "outputs" / "sklearn_mnist_model.pkl").stat().st_size > 1000
-    logs = cli("logs", run, "-n", namespace).stdout
+    assert "warning" not in downloaded.stderr  # this tier's pods run the test's own Python
+    _download_warns_once_when_scikit_learn_differs(namespace, run, tmp_path)
+    # This tier's nodes serve no container logs: one line says so and names the uploaded copy
+    # (issue 14: it used to fall back to the store silently).
+    direct = cli("logs", run, "-n", namespace, check=False)
+    assert direct.returncode == 1 and len(direct.stderr.strip().splitlines()) == 1, direct.stderr
+    assert direct.stderr.startswith(f"trainyard: error: cannot read container 'run' of pod {namespace}/")
+    assert "the run is Completed (Completed" in direct.stderr
+    assert direct.stderr.strip().endswith(f"its uploaded copy: `trainyard logs {run} --from-store`")
+    logs = cli("logs", run, "-n", namespace, "--from-store").stdout
     assert "Accuracy is" in logs
     listed = cli("runs", "--experiment", "sklearn-mnist", "-n", namespace).stdout
     assert run in listed and "Completed" in listed and "accuracy=" in listed
@@ -95,6 +104,32 @@ def test_submit_wait_metrics_files_download_logs(
 
     assert snap(second.stdout.strip()) == snap(run)
     cli("wait", second.stdout.strip(), "-n", namespace)
+
+
+def _download_warns_once_when_scikit_learn_differs(namespace: str, run: str, tmp_path) -> None:
+    """The run's manifest records the scikit-learn its script ran with; `download` compares it."""
+    import io
+    import json
+
+    import sklearn
+
+    from trainyard.storage import layout
+    from trainyard.storage.config import StoreConfig
+
+    cfg = StoreConfig.from_env()
+    client = cfg.client()
+    key = layout.run_manifest_key(namespace, run)
+    manifest = json.loads(client.get_object(cfg.bucket, key).read())
+    assert manifest["environment"]["packages"]["scikit-learn"] == sklearn.__version__
+    manifest["environment"]["packages"]["scikit-learn"] = "1.0.2"  # as if trained by another image
+    data = json.dumps(manifest).encode()
+    client.put_object(cfg.bucket, key, io.BytesIO(data), len(data))
+    again = cli("download", run, "outputs/", "-n", namespace, "-o", str(tmp_path / "dl2"))
+    assert again.stderr.splitlines() == [
+        f"trainyard: warning: run {run} used scikit-learn 1.0.2, this Python has {sklearn.__version__}: its pickled "
+        "models may warn InconsistentVersionWarning or misbehave here; match it with "
+        "`pip install scikit-learn==1.0.2`"
+    ]
 
 
 def test_wait_exit_status_is_the_runs_result(kubectl, namespace, operator, process_kubelet, tmp_path):

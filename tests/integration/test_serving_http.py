@@ -1,6 +1,7 @@
 """`trainyard serve` as a real process on loopback, hit over HTTP in all three protocols with
 good and bad bodies. Predictions must equal `model.predict` on the same rows, and the server
-must keep serving after every bad request."""
+must keep serving after every bad request. (Binary tensors and gRPC with tritonclient:
+test_serving_oip.py, which starts servers with `start_server` from here.)"""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ def free_port() -> int:
 
 
 class Client:
-    def __init__(self, port: int):
-        self.port = port
+    def __init__(self, port: int, grpc_port: int = 0):
+        self.port, self.grpc_port = port, grpc_port
 
     def request(self, method: str, path: str, body=None, headers=None, raw: bool = False):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -55,7 +56,8 @@ class Client:
 
 
 def start_server(tmp_path, model_path, *extra: str) -> tuple[subprocess.Popen, Client, object]:
-    port = free_port()
+    """The server on a free HTTP port and a free gRPC port."""
+    port, grpc_port = free_port(), free_port()
     log = (tmp_path / f"server-{port}.log").open("wb")
     # cwd is not the repo: its top-level operator/ folder would shadow the standard library.
     proc = subprocess.Popen(
@@ -72,13 +74,15 @@ def start_server(tmp_path, model_path, *extra: str) -> tuple[subprocess.Popen, C
             "127.0.0.1",
             "--port",
             str(port),
+            "--grpc-port",
+            str(grpc_port),
             *extra,
         ],
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    return proc, Client(port), log
+    return proc, Client(port, grpc_port), log
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -128,6 +132,7 @@ def test_health_readiness_and_metadata(server):
     status, body = server.request("GET", f"/v2/models/{NAME}/versions/9/ready")
     assert status == 404 and "version '9'" in body["error"]
     assert server.request("GET", "/v2")[1]["name"] == "trainyard"
+    assert server.request("GET", "/v2")[1]["extensions"] == ["binary_tensor_data"]
 
 
 def test_score_returns_the_list_model_predict_returns(server, digits):
@@ -219,6 +224,15 @@ BAD = [
         400,
         "unknown output 'embedding'",
     ),
+    # KServe's name for its one output: not an output of this server (it used to mean predict).
+    (
+        "POST",
+        f"/v2/models/{NAME}/infer",
+        {**_v2(), "outputs": [{"name": "output-0"}]},
+        400,
+        "unknown output 'output-0'",
+    ),
+    ("POST", f"/v2/models/{NAME}/versions/9/infer", _v2(), 404, "version '9' of model 'digits' is not served here"),
     ("POST", "/v1/models/other:predict", {"instances": [[0] * 64]}, 404, "model 'other' is not served here"),
     ("POST", "/v2/models/other/infer", _v2(), 404, "model 'other' is not served here"),
     ("GET", "/nowhere", None, 404, "no endpoint at /nowhere"),

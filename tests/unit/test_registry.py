@@ -7,6 +7,7 @@ from trainyard.api import conditions as cond
 from trainyard.api import registeredmodel as rm
 from trainyard.operator.core.config import OperatorConfig, parse_serving_images
 from trainyard.operator.registeredmodel import registry
+from trainyard.operator.registeredmodel.status import Problem
 
 SHA = "a" * 64
 
@@ -48,7 +49,6 @@ def test_a_completed_run_resolves_to_its_artifact_with_lineage():
         filename="model.pkl",
         source_id="run:r-uid/outputs/model.pkl",
         expected_sha256=SHA,
-        expected_size=10,
         lineage={
             "run": "run-1",
             "runUid": "r-uid",
@@ -74,10 +74,10 @@ def test_a_completed_run_resolves_to_its_artifact_with_lineage():
     ],
 )
 def test_bad_run_sources_have_named_reasons(the_run, reason, words):
-    with pytest.raises(registry.SourceProblem) as info:
+    with pytest.raises(Problem) as info:
         registry.resolve(model(), the_run)
     assert info.value.reason == reason and words in info.value.message
-    assert info.value.waiting == (reason in (rm.REASON_RUN_NOT_FOUND, rm.REASON_RUN_NOT_COMPLETED))
+    assert (reason in rm.WAITING_REASONS) == (reason in (rm.REASON_RUN_NOT_FOUND, rm.REASON_RUN_NOT_COMPLETED))
 
 
 def test_a_uri_source_is_its_own_identity_and_must_name_a_file():
@@ -89,7 +89,7 @@ def test_a_uri_source_is_its_own_identity_and_must_name_a_file():
         "uri:s3://models/team/m.joblib",
         None,
     )
-    with pytest.raises(registry.SourceProblem, match="is a prefix") as info:
+    with pytest.raises(Problem, match="is a prefix") as info:
         registry.resolve(model({"uri": "s3://models/team/"}), None)
     assert info.value.reason == rm.REASON_ARTIFACT_NOT_FOUND
 
@@ -151,9 +151,9 @@ def test_framework_is_detected_and_declared_versions_fill_gaps(spec, detected, e
     ],
 )
 def test_framework_disagreements_are_refused(spec, detected, reason):
-    with pytest.raises(registry.SourceProblem) as info:
+    with pytest.raises(Problem) as info:
         registry.check_framework(spec, *detected)
-    assert info.value.reason == reason and not info.value.waiting
+    assert info.value.reason == reason and reason not in rm.WAITING_REASONS
 
 
 def test_the_runtime_image_matches_major_minor():

@@ -6,6 +6,7 @@ import pytest
 
 from trainyard.operator.core.config import OperatorConfig
 from trainyard.operator.registeredmodel import serving
+from trainyard.operator.registeredmodel.status import Problem
 
 CFG = OperatorConfig(s3_endpoint="http://minio:9000", s3_endpoint_for_pods="http://minio.trainyard:9000")
 SHA = "c" * 64
@@ -101,9 +102,13 @@ def test_deployment_is_exact():
                                 {"name": "TRAINYARD_SERVE_MODEL_VERSION", "value": "3"},
                                 {"name": "TRAINYARD_SERVE_HOST", "value": "0.0.0.0"},
                                 {"name": "TRAINYARD_SERVE_PORT", "value": "8080"},
+                                {"name": "TRAINYARD_SERVE_GRPC_PORT", "value": "8081"},
                                 {"name": "TRAINYARD_SERVE_DRAIN_SECONDS", "value": "3"},
                             ],
-                            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                            "ports": [
+                                {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                                {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+                            ],
                             "readinessProbe": {
                                 "httpGet": {"path": "/v2/health/ready", "port": "http"},
                                 "periodSeconds": 1,
@@ -148,7 +153,16 @@ def test_service_selects_every_version_and_hpa_targets_one():
         "spec": {
             "type": "ClusterIP",
             "selector": {"trainyard.dev/model": "mnist", "app.kubernetes.io/component": "model-server"},
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "grpc",
+                    "port": 8081,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "kubernetes.io/h2c",
+                },
+            ],
         },
     }
     hpa = serving.build_hpa(model(), 2, (1, 4), 70)
@@ -203,12 +217,10 @@ def test_traffic_defaults_to_the_current_version_and_names_missing_versions():
     assert serving.traffic(split, versions, 2) == [(entry(1), 80), (entry(2), 20)]
     drained = model(traffic=[{"version": 2, "percent": 100}, {"version": 1, "percent": 0}])
     assert serving.traffic(drained, versions, 2) == [(entry(2), 100)]
-    with pytest.raises(
-        serving.ServingProblem, match=r"version\(s\) 7, which are not registered \(registered: 1, 2\)"
-    ) as info:
+    with pytest.raises(Problem, match=r"version\(s\) 7, which are not registered \(registered: 1, 2\)") as info:
         serving.traffic(model(traffic=[{"version": 7, "percent": 100}]), versions, 2)
     assert info.value.reason == "TrafficVersionNotRegistered"
-    with pytest.raises(serving.ServingProblem) as info:
+    with pytest.raises(Problem) as info:
         serving.traffic(model(), [], None)
     assert info.value.reason == "NothingToServe"
 

@@ -1,4 +1,4 @@
-"""Decoding request bodies of the three protocols into numpy, and the errors bad bodies get."""
+"""Decoding /score and KServe V1 bodies into numpy, and the errors bad bodies get (V2: test_serving_oip.py)."""
 
 from __future__ import annotations
 
@@ -34,38 +34,8 @@ def test_v1_accepts_instances_or_inputs_and_a_method(model):
     assert x.shape == (1, 4)
 
 
-def test_v2_tensor_flat_or_nested_with_its_datatype(model):
-    doc = {
-        "id": "a",
-        "inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6, 7, 8]}],
-        "outputs": [{"name": "predict_proba"}, {"name": "output-0"}],
-    }
-    req = protocols.decode_v2(doc, model)
-    assert req.x.dtype == np.float32 and req.x.shape == (2, 4) and req.id == "a"
-    assert req.outputs == [("predict_proba", "predict_proba"), ("output-0", "predict")]
-    doc["inputs"][0].update(data=[[1, 2, 3, 4], [5, 6, 7, 8]], datatype="INT64")
-    req = protocols.decode_v2(doc, model)
-    assert req.x.dtype == np.int64 and req.x.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
-
-
-def test_v2_response_is_flat_with_shape_and_datatype(model):
-    req = protocols.V2Request(np.zeros((2, 4)), [("predict", "predict"), ("predict_proba", "predict_proba")], "r1")
-    body = orjson.loads(protocols.encode_v2(model, req, [np.array([0, 2]), np.arange(6.0).reshape(2, 3)]))
-    assert body == {
-        "model_name": "iris",
-        "id": "r1",
-        "outputs": [
-            {"name": "predict", "shape": [2], "datatype": "INT64", "data": [0, 2]},
-            {"name": "predict_proba", "shape": [2, 3], "datatype": "FP64", "data": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]},
-        ],
-    }
-
-
-def test_string_labels_encode_as_bytes_tensors_and_lists(model):
+def test_string_labels_encode_as_lists(model):
     labels = np.array(["setosa", "virginica"])
-    req = protocols.V2Request(np.zeros((2, 4)), [("predict", "predict")], None)
-    out = orjson.loads(protocols.encode_v2(model, req, [labels]))["outputs"][0]
-    assert out["datatype"] == "BYTES" and out["data"] == ["setosa", "virginica"]
     assert orjson.loads(protocols.encode_score(labels)) == ["setosa", "virginica"]
     assert orjson.loads(protocols.encode_v1(labels)) == {"predictions": ["setosa", "virginica"]}
 
@@ -108,48 +78,6 @@ def test_method_the_model_lacks(model):
     del model.outputs["predict_proba"]
     with pytest.raises(InvalidInput, match="does not offer predict_proba; available: predict"):
         protocols.decode_v1({"instances": [[1, 2, 3, 4]], "method": "predict_proba"}, model)
-
-
-def _v2(**tensor):
-    base = {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}
-    return {"inputs": [{**base, **tensor}]}
-
-
-@pytest.mark.parametrize(
-    "doc, message",
-    [
-        ({}, 'missing "inputs"'),
-        ({"inputs": [_v2()["inputs"][0]] * 2}, "exactly one input tensor, got 2"),
-        ({"inputs": [{"name": "x", "data": [1]}]}, "missing shape, datatype"),
-        (_v2(datatype="BYTES"), "datatype 'BYTES' is not supported"),
-        (_v2(datatype="FP128"), "datatype 'FP128' is not supported"),
-        (_v2(shape=[1, 5]), r"shape \[1, 5\] needs 5 values, 'data' has 4"),
-        (_v2(shape=[1, 3], data=[1, 2, 3]), "wrong number of features in 'inputs\\[0\\]': got 3"),
-        (_v2(shape=[4]), "must be a 2-D array"),
-        (_v2(shape="1,4"), "'shape' must be a list"),
-        (_v2(datatype="INT64", data=[1.5, 2, 3, 4]), "non-integer numbers"),
-        (_v2(datatype="UINT8", data=[1, 2, 3, 300]), "outside the range"),
-        (_v2(data=[1, 2, "three", 4]), "only numbers, found strings \\(e.g. 'three'\\)"),
-        (
-            {**_v2(), "outputs": [{"name": "transform"}]},
-            "unknown output 'transform'; this model offers predict, predict_proba",
-        ),
-        ({**_v2(), "outputs": "predict"}, '"outputs" must be a list'),
-        ({**_v2(), "id": 7}, "'id' must be a string"),
-    ],
-)
-def test_v2_errors_name_the_problem(model, doc, message):
-    with pytest.raises(InvalidInput, match=message):
-        protocols.decode_v2(doc, model)
-
-
-def test_v2_metadata_describes_inputs_and_outputs(model):
-    meta = protocols.v2_metadata(model)
-    assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, 4]}]
-    assert meta["outputs"] == [
-        {"name": "predict", "datatype": "INT64", "shape": [-1]},
-        {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]},
-    ]
 
 
 FAST_BODIES = [

@@ -37,3 +37,25 @@ def test_body_carries_the_message_and_headers_follow_the_error():
     assert (b"allow", b"GET, HEAD") in errors.to_response(errors.MethodNotAllowed("no", ("GET", "HEAD")))[2]
     assert (b"connection", b"close") in errors.to_response(errors.PayloadTooLarge("big"))[2]
     assert orjson.loads(errors.to_response(ValueError("oops"))[1]) == {"error": "internal error: ValueError: oops"}
+
+
+@pytest.mark.parametrize(
+    "exc, code",
+    [
+        (errors.InvalidInput("bad"), "INVALID_ARGUMENT"),
+        (errors.ModelNotFound("x"), "NOT_FOUND"),
+        (errors.PayloadTooLarge("x"), "RESOURCE_EXHAUSTED"),
+        (errors.InferenceError("x"), "INTERNAL"),
+        (errors.ModelNotReady("x"), "UNAVAILABLE"),
+        (KeyError("bug"), "INTERNAL"),
+    ],
+)
+def test_grpc_codes(exc, code):
+    assert errors.grpc_status(exc)[0] == code
+
+
+def test_every_serving_error_has_a_grpc_code_that_grpc_knows():
+    import grpc
+
+    assert all(cls in errors.GRPC_STATUS for cls in errors.ServingError.__subclasses__())
+    assert all(grpc.StatusCode[name] for name in errors.GRPC_STATUS.values())

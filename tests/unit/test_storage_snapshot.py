@@ -2,6 +2,7 @@
 
 import io
 import os
+import stat
 import tarfile
 import time
 
@@ -86,37 +87,105 @@ def test_round_trip(tmp_path):
     assert (tmp_path / "out/lib/u.py").read_text() == "u\n"
 
 
-def evil_tarball(path, name=None, link=None, linktype=tarfile.SYMTYPE):
+@pytest.fixture(params=["stdlib-filter", "own-filter"])
+def extraction(request, monkeypatch):
+    """Both extraction paths on this Python: with `tarfile.data_filter` (3.11.4+), and without it,
+    as on Debian bookworm's 3.11.2 in the runtime image."""
+    if request.param == "own-filter":
+        monkeypatch.delattr(tarfile, "data_filter")
+        monkeypatch.delattr(tarfile, "FilterError")
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python has no tarfile.data_filter")
+    return request.param
+
+
+def hostile(path, *entries):
+    """A tar.gz of a harmless file followed by `entries`: (name, type, linkname-or-bytes, mode)."""
     with tarfile.open(path, "w:gz") as tar:
         tar.addfile(tarfile.TarInfo("ok.txt"), io.BytesIO(b""))
-        info = tarfile.TarInfo(name or "link")
-        if link:
-            info.type, info.linkname = linktype, link
-            tar.addfile(info)
-        else:
-            info.size = 4
-            tar.addfile(info, io.BytesIO(b"evil"))
+        for name, kind, payload, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = kind, mode
+            if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+                info.linkname = payload
+                tar.addfile(info)
+            elif kind == tarfile.REGTYPE:
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+            else:
+                tar.addfile(info)
     return path
 
 
+REG, SYM, LNK, DIR = tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE
+
+
 @pytest.mark.parametrize(
-    "kwargs,match",
+    "entries,match",
     [
-        ({"name": "../escape.txt"}, "outside the destination"),
-        ({"name": "/etc/evil.txt"}, "absolute path"),
-        ({"name": "a/../../escape.txt"}, "outside the destination"),
-        ({"link": "/etc/passwd"}, "absolute|outside"),
-        ({"link": "../../outside"}, "outside"),
-        ({"link": "../outside", "linktype": tarfile.LNKTYPE}, "outside"),
+        ([("../escape.txt", REG, b"evil", 0o644)], "'../escape.txt' would be written outside the destination"),
+        ([("/etc/evil.txt", REG, b"evil", 0o644)], "'/etc/evil.txt' has an absolute path"),
+        ([("a/../../escape.txt", REG, b"evil", 0o644)], "'a/../../escape.txt' would be written outside"),
+        ([("link", SYM, "/etc/passwd", 0o777)], "link 'link' has an absolute target '/etc/passwd'"),
+        ([("sub/link", SYM, "../../outside", 0o777)], "link 'sub/link' -> '../../outside' points outside"),
+        ([("hard", LNK, "../outside", 0o644)], "link 'hard' -> '../outside' points outside"),
+        ([("hard", LNK, "/etc/shadow", 0o644)], "link 'hard' has an absolute target"),
+        # Through the archive's own links: each step looks harmless, the sum leaves the tree.
+        ([("here", SYM, ".", 0o777), ("out", SYM, "here/../x", 0o777)], "link 'out' -> 'here/../x' points outside"),
+        ([("up", SYM, "..", 0o777)], "link 'up' -> '..' points outside"),
+        ([("d", SYM, "sub", 0o777), ("d/../../x", REG, b"e", 0o644)], "'d/../../x' would be written outside"),
+        ([("loop", SYM, "loop2", 0o777), ("loop2", SYM, "loop", 0o777)], "link 'loop' -> 'loop2' points outside"),
+        ([("dev", tarfile.CHRTYPE, None, 0o644)], "'dev' is a device file or fifo"),
+        ([("blk", tarfile.BLKTYPE, None, 0o644)], "'blk' is a device file or fifo"),
+        ([("pipe", tarfile.FIFOTYPE, None, 0o644)], "'pipe' is a device file or fifo"),
+        ([("ok.txt", SYM, "/etc/passwd", 0o777)], "'ok.txt' appears twice"),
     ],
 )
-def test_traversal_is_rejected_before_anything_is_written(tmp_path, kwargs, match):
-    bad = evil_tarball(tmp_path / "bad.tar.gz", **kwargs)
+def test_hostile_tarballs_are_refused_before_anything_is_written(tmp_path, extraction, entries, match):
+    bad = hostile(tmp_path / "bad.tar.gz", *entries)
     dest = tmp_path / "dest"
-    with pytest.raises(SnapshotError, match=f"unsafe snapshot: .*({match})"):
+    with pytest.raises(SnapshotError) as err:
         snapshot.extract(bad, dest)
+    assert str(err.value).startswith("unsafe snapshot: ") and match in str(err.value), str(err.value)
     assert list(dest.iterdir()) == []  # not even the harmless entry before it
-    assert not (tmp_path / "escape.txt").exists()
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "x").exists()
+
+
+def test_modes_lose_setuid_setgid_sticky_and_group_other_write(tmp_path, extraction):
+    good = hostile(
+        tmp_path / "modes.tar.gz",
+        ("suid", REG, b"#!/bin/sh\n", 0o4777),
+        ("sgid", REG, b"x", 0o2666),
+        ("private", REG, b"x", 0o400),
+        ("noexec-for-owner", REG, b"x", 0o677),
+        ("shared", DIR, None, 0o1777),
+        ("shared/inside", REG, b"x", 0o644),
+        ("rel", SYM, "shared/inside", 0o777),
+        ("hard", LNK, "sgid", 0o644),
+    )
+    dest = tmp_path / "dest"
+    assert snapshot.extract(good, dest) == 9
+
+    def mode(name):
+        return stat.S_IMODE(os.lstat(dest / name).st_mode)
+
+    assert mode("suid") == 0o755
+    assert mode("sgid") == 0o644
+    assert mode("private") == 0o600
+    assert mode("noexec-for-owner") == 0o644
+    assert mode("shared") & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWOTH) == 0
+    assert (dest / "rel").is_symlink() and (dest / "rel").read_text() == "x"
+    assert os.stat(dest / "hard").st_ino == os.stat(dest / "sgid").st_ino
+    assert {os.lstat(dest / n).st_uid for n in ("suid", "shared", "hard")} == {os.geteuid()}
+
+
+def test_a_snapshot_round_trips_on_both_paths(tmp_path, extraction):
+    src = tree(tmp_path / "src", {"train.py": "print(1)\n", "lib/u.py": "u\n"})
+    (src / "u.py").symlink_to("lib/u.py")
+    os.chmod(src / "train.py", 0o755)
+    out = tmp_path / "out"
+    assert snapshot.extract(snapshot.make(src, tmp_path).path, out) == 3
+    assert (out / "u.py").read_text() == "u\n" and os.access(out / "train.py", os.X_OK)
 
 
 def test_corrupt_tarball_fails_clearly(tmp_path):
@@ -142,3 +211,18 @@ def test_symlinks_inside_are_kept_and_outside_refused(tmp_path):
     (src / "passwd").symlink_to("/etc/passwd")
     with pytest.raises(SnapshotError, match="passwd: symlink to '/etc/passwd' points outside"):
         snapshot.make(src, tmp_path)
+
+
+def test_links_already_in_the_destination_are_followed_when_checking(tmp_path, extraction):
+    """A retried attempt extracts into a directory that may hold a symlink out of it."""
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "outside").symlink_to(tmp_path)
+    for entries, match in (
+        ([("outside/escape.txt", REG, b"e", 0o644)], "'outside/escape.txt' would be written outside"),
+        ([("up", SYM, "outside/..", 0o777)], "link 'up' -> 'outside/..' points outside"),
+    ):
+        with pytest.raises(SnapshotError, match=match):
+            snapshot.extract(hostile(tmp_path / "bad.tar.gz", *entries), dest)
+        assert sorted(p.name for p in dest.iterdir()) == ["outside"]
+    assert not (tmp_path / "escape.txt").exists()

@@ -14,8 +14,6 @@ SCALING_DOWN = "ScalingDown"  # idle nodes are being removed
 AT_MAX_CAPACITY = "AtMaxCapacity"  # queued runs do not fit and the pool is at maxNodes
 PROVIDER_ERROR = "ProviderError"  # the provider failed to observe or scale the pool
 
-CONDITION_TYPES = (READY, SCALING_UP, SCALING_DOWN, AT_MAX_CAPACITY, PROVIDER_ERROR)
-
 # ---- reasons ------------------------------------------------------------------------------------
 REASON_POOL_READY = "PoolReady"
 REASON_WAITING_FOR_NODES = "WaitingForNodes"
@@ -32,6 +30,11 @@ REASON_BELOW_MAX_NODES = "BelowMaxNodes"
 REASON_FIXED_POOL = "FixedPool"
 REASON_PROVIDER_HEALTHY = "ProviderHealthy"
 REASON_PROVIDER_FAILED = "ProviderFailed"
+# why the scaling policy (operator/computecluster/scaling.py) holds the pool still; a decision's
+# reason, not a condition's: ScalingDown=False says NoIdleNodes with the decision's message
+REASON_SETTLING = "Settling"
+REASON_COOLDOWN = "Cooldown"
+REASON_STEADY = "Steady"
 
 # ---- well-known labels, taints and annotations ---------------------------------------------------
 LABEL_CLUSTER = "trainyard.dev/compute-cluster"  # on nodes a provider created for a cluster

@@ -31,7 +31,7 @@ def condition(
 ) -> dict:
     if status not in (TRUE, FALSE, UNKNOWN):
         raise ValueError(f"condition status must be True, False or Unknown, not {status!r}")
-    cond = {
+    cond: dict = {
         "type": type,
         "status": status,
         "reason": reason,

@@ -12,6 +12,10 @@ class CliError(Exception):
     """Shown to the user as `trainyard: error: <message>`."""
 
 
+class PodGone(CliError):
+    """The pod asked about no longer exists."""
+
+
 @functools.lru_cache(maxsize=1)
 def _client():
     import kubernetes
@@ -127,8 +131,35 @@ def run_pods(namespace: str, run: str) -> list[dict]:
     return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
 
 
-def pod_log(namespace: str, pod: str, *, follow: bool = False):
-    """The run container's log; a streaming response when `follow`."""
-    if follow:
-        return core().read_namespaced_pod_log(pod, namespace, container="run", follow=True, _preload_content=False)
-    return core().read_namespaced_pod_log(pod, namespace, container="run")
+def api_message(exc) -> str:
+    """The `message` of a Kubernetes Status body, else the HTTP status line."""
+    import json
+
+    try:
+        message = json.loads(exc.body).get("message")
+    except (TypeError, ValueError, AttributeError):
+        message = None
+    return f"{exc.status} {exc.reason}" + (f": {message}" if message else "")
+
+
+def container_log(namespace: str, pod: str, container: str, *, follow: bool = False):
+    """A container's log through the API server (which asks the node's kubelet); a streaming
+    response when `follow`. PodGone when the pod no longer exists; CliError with the API server's
+    own words for anything else (the kubelet unreachable, the container not started)."""
+    import urllib3
+    from kubernetes.client.rest import ApiException
+
+    try:
+        if follow:
+            return core().read_namespaced_pod_log(
+                pod, namespace, container=container, follow=True, _preload_content=False
+            )
+        return core().read_namespaced_pod_log(pod, namespace, container=container)
+    except ApiException as exc:
+        if exc.status == 404 and "not found" in api_message(exc):
+            raise PodGone(f"pod {namespace}/{pod} is gone") from None
+        raise CliError(f"the API server answered {api_message(exc)}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise CliError(
+            f"cannot reach the Kubernetes API at {_client().configuration.host}: {type(exc).__name__}"
+        ) from None

@@ -46,6 +46,8 @@ def _up(args) -> int:
     st = _cluster(args).up(nodes=args.nodes, timeout=args.timeout, real_node=args.real_node)
     print(f"export KUBECONFIG={st.kubeconfig}")
     print(f"source {st.env_file}   # object-store endpoint and credentials")
+    ws = {"namespace": "default", "kubeconfig": str(st.kubeconfig), "store": {"env_file": str(st.env_file)}}
+    print(f"# notebooks (trainyard.core): write this to .trainyard/config.json: {json.dumps(ws)}")
     return 0
 
 

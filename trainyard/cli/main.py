@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1 :]
+    # `--sort -accuracy`: argparse would read the descending key as an unknown option.
+    argv = [
+        f"{a}={argv[i + 1]}" if a == "--sort" and i + 1 < len(argv) and argv[i + 1].startswith("-") else a
+        for i, a in enumerate(argv)
+        if not (i > 0 and argv[i - 1] == "--sort" and a.startswith("-"))
+    ]
     args = parser.parse_args(argv)
     if passthrough:
         if not hasattr(args, "script_args"):

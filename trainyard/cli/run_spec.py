@@ -106,3 +106,16 @@ def human_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+def framework_mismatch(run: str, environment: dict | None, local: dict[str, str | None]) -> str | None:
+    """One line when the scikit-learn the run used (its manifest's `environment`, written by
+    runtime/runner.py) differs from this Python's; None when they match or either is unknown."""
+    theirs = ((environment or {}).get("packages") or {}).get("scikit-learn")
+    ours = local.get("scikit-learn")
+    if not theirs or not ours or theirs == ours:
+        return None
+    return (
+        f"run {run} used scikit-learn {theirs}, this Python has {ours}: its pickled models may warn "
+        f"InconsistentVersionWarning or misbehave here; match it with `pip install scikit-learn=={theirs}`"
+    )

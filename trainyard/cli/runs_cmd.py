@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from trainyard.cli import kube, run_spec
+from trainyard.cli import kube, logs_cmd, run_list, run_spec, store_check
 from trainyard.cli.kube import CliError
 
 
@@ -40,15 +40,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     ns_arg(s)
     s.set_defaults(func=submit, script_args=[])  # main() hands over everything after `--`
 
-    r = sub.add_parser("runs", help="list TrainingRuns")
-    r.add_argument("--experiment")
+    r = sub.add_parser(
+        "runs",
+        help="list TrainingRuns (filter by experiment and phase, sort by a metric)",
+        description="e.g. `trainyard runs --experiment sklearn-mnist --phase Completed --sort -accuracy`",
+    )
+    r.add_argument("--experiment", help="only runs whose spec.experiment is this")
+    r.add_argument("--phase", help="only runs in this phase (comma-separated for several), e.g. Completed")
+    r.add_argument(
+        "--sort", metavar="[-]KEY", help="sort by a metric in status.metrics, or by name or age; a leading - descends"
+    )
     ns_arg(r)
     r.set_defaults(func=runs)
 
     for name, fn, helptext in (
         ("metrics", metrics, "a run's metrics (latest values; --history for all)"),
         ("files", files, "a run's output files (path, size, sha256)"),
-        ("wait", wait, "wait for a run to end; exit status 0 Completed, 1 Failed, 2 Canceled"),
+        ("wait", wait, "wait for a run to end; exit status 0 Completed, 1 Failed, 2 Canceled, 3 timed out"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("run")
@@ -58,13 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--history", action="store_true", help="every record, from the object store")
             p.add_argument("-o", "--output", choices=["table", "json"], default="table")
         if name == "wait":
-            p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+            p.add_argument(
+                "--timeout",
+                type=float,
+                default=None,
+                metavar="SECONDS",
+                help="give up after this many seconds (exit 3)",
+            )
 
-    lg = sub.add_parser("logs", help="a run's script output")
-    lg.add_argument("run")
-    lg.add_argument("-f", "--follow", action="store_true")
-    ns_arg(lg)
-    lg.set_defaults(func=logs)
+    logs_cmd.register(sub)
 
     d = sub.add_parser("download", help="download a run's outputs and logs from the object store")
     d.add_argument("run")
@@ -125,6 +135,7 @@ def submit(args) -> int:
     else:
         kube.get_compute(ns, args.compute)
         cfg, client = _store()
+        store_check.check(cfg, client)  # the operator must be able to read what is uploaded
         uri, uploaded = snapshot.upload(client, cfg.bucket, args.dir, progress=_Progress())
         print(f"snapshot {uri} ({'uploaded' if uploaded else 'unchanged, reused'})", file=sys.stderr)
         source = {"snapshot": str(uri)}
@@ -159,15 +170,15 @@ def submit(args) -> int:
 
 
 def runs(args) -> int:
-    selector = f"trainyard.dev/experiment={args.experiment}" if args.experiment else ""
-    items = kube.list_runs(_ns(args), selector)
-    print(f"{'NAME':40} {'EXPERIMENT':16} {'COMPUTE':14} {'PHASE':11} {'METRIC':22} {'STARTED'}")
-    for r in sorted(items, key=lambda r: r["metadata"]["creationTimestamp"]):
-        st = r.get("status") or {}
-        print(
-            f"{r['metadata']['name']:40} {r['spec'].get('experiment', ''):16} {r['spec']['compute']:14} "
-            f"{st.get('phase', '-'):11} {st.get('primaryMetric', '-'):22} {st.get('startTime', '-')}"
-        )
+    import datetime
+
+    try:
+        phases = run_list.parse_phases(args.phase)  # before any API call: a typo needs no cluster
+        chosen = run_list.select(kube.list_runs(_ns(args)), experiment=args.experiment, phases=phases, sort=args.sort)
+    except run_list.SelectError as exc:
+        raise CliError(str(exc)) from None
+    for line in run_list.table(chosen, sort=args.sort, now=datetime.datetime.now(datetime.UTC)):
+        print(line)
     return 0
 
 
@@ -223,6 +234,9 @@ def files(args) -> int:
     return 0
 
 
+WAIT_TIMED_OUT = 3
+
+
 def wait(args) -> int:
     ns = _ns(args)
     deadline = time.monotonic() + args.timeout if args.timeout else None
@@ -238,42 +252,11 @@ def wait(args) -> int:
             last = phase
         if phase in ("Completed", "Failed", "Canceled"):
             return run_spec.exit_code_for(phase)
-        if deadline and time.monotonic() > deadline:
-            raise CliError(f"run {args.run} is still {phase} after {args.timeout:.0f}s")
-        time.sleep(1.0)
-
-
-def logs(args) -> int:
-    ns = _ns(args)
-    run = kube.get_run(ns, args.run)
-    pods = kube.run_pods(ns, args.run)
-    if pods:
-        try:
-            if args.follow:
-                resp = kube.pod_log(ns, pods[-1]["metadata"]["name"], follow=True)
-                for chunk in resp.stream(amt=4096):
-                    sys.stdout.write(chunk.decode(errors="replace"))
-                    sys.stdout.flush()
-                return 0
-            sys.stdout.write(kube.pod_log(ns, pods[-1]["metadata"]["name"]))
-            return 0
-        except Exception:
-            pass  # no kubelet to ask (or the pod is gone): the runner's copy in the object store
-    cfg, client = _store()
-    from trainyard.storage import layout
-
-    key = layout.run_logs_prefix(ns, args.run) + "std_log.txt"
-    try:
-        resp = client.get_object(cfg.bucket, key)
-    except Exception:
-        phase = (run.get("status") or {}).get("phase", "Queued")
-        raise CliError(f"no logs for run {args.run} yet (it is {phase})") from None
-    try:
-        sys.stdout.write(resp.read().decode(errors="replace"))
-    finally:
-        resp.close()
-        resp.release_conn()
-    return 0
+        if deadline and time.monotonic() >= deadline:
+            now = run_list.describe_status(st)
+            print(f"trainyard: error: run {args.run} did not end in {args.timeout:g}s; it is {now}", file=sys.stderr)
+            return WAIT_TIMED_OUT
+        time.sleep(1.0 if deadline is None else max(0.05, min(1.0, deadline - time.monotonic())))
 
 
 def download(args) -> int:
@@ -294,4 +277,39 @@ def download(args) -> int:
     if not count:
         raise CliError(f"nothing under {args.path or 'the run'} for run {args.run} in the object store")
     print(f"downloaded {count} file(s) to {target}/")
+    warning = run_spec.framework_mismatch(args.run, _run_environment(cfg, client, ns, args.run), _local_versions())
+    if warning:
+        print(f"trainyard: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _local_versions() -> dict[str, str | None]:
+    import importlib.metadata as md
+
+    try:
+        return {"scikit-learn": md.version("scikit-learn")}
+    except md.PackageNotFoundError:
+        return {}
+
+
+def _run_environment(cfg, client, ns: str, run: str) -> dict | None:
+    """The `environment` the run's manifest records (None if it has no manifest yet, or it
+    predates the field); a manifest that cannot be read is said in one line."""
+    from trainyard.storage import layout
+    from trainyard.storage.config import describe
+
+    key = layout.run_manifest_key(ns, run)
+    try:
+        resp = client.get_object(cfg.bucket, key)
+    except Exception as exc:
+        if getattr(exc, "code", None) not in ("NoSuchKey", "NoSuchObject"):
+            print(f"trainyard: warning: cannot read s3://{cfg.bucket}/{key}: {describe(exc)}", file=sys.stderr)
+        return None
+    try:
+        return json.loads(resp.read()).get("environment")
+    except ValueError:
+        print(f"trainyard: warning: s3://{cfg.bucket}/{key} is not JSON", file=sys.stderr)
+        return None
+    finally:
+        resp.close()
+        resp.release_conn()

@@ -107,9 +107,9 @@ class StoreConfig:
 
 def describe(exc: BaseException) -> str:
     """A one-line reason for a transport or S3 error (urllib3 nests the useful part)."""
-    code = getattr(exc, "code", None)
-    if code and getattr(exc, "message", None):
-        return f"{code}: {exc.message}"
+    code, message = getattr(exc, "code", None), getattr(exc, "message", None)
+    if code and message:
+        return f"{code}: {message}"
     reason = getattr(exc, "reason", None)
     text = str(reason or exc) or type(exc).__name__
     if "Connection refused" in text:

@@ -70,7 +70,9 @@ def digest_file(path: Path, part_size: int | None = None, *, md5: bool = True, s
         while chunk := fh.read(CHUNK):
             for h in hashers:
                 h.update(chunk)
-            view = memoryview(chunk) if part_size else memoryview(b"")
+            if not part_size:
+                continue
+            view = memoryview(chunk)
             while view:
                 take = min(len(view), part_size - filled)
                 cur.update(view[:take])

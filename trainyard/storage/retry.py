@@ -51,9 +51,9 @@ def is_transient(exc: BaseException) -> bool:
 
 def backoff_delays(attempts: int, base: float = 0.2, cap: float = 8.0, rng: random.Random | None = None):
     """The sleep before each retry: full jitter over base * 2**n, capped (AWS's recommendation)."""
-    rng = rng or random
+    uniform = rng.uniform if rng else random.uniform
     for n in range(attempts - 1):
-        yield rng.uniform(0, min(cap, base * 2**n))
+        yield uniform(0, min(cap, base * 2**n))
 
 
 def with_retries(

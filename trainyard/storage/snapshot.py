@@ -9,6 +9,7 @@ uid/gid 0, no user names, modes normalised to 0644/0755, gzip header without nam
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gzip
 import hashlib
@@ -154,23 +155,127 @@ def verify_digest(path: Path, expected: str) -> None:
         raise SnapshotError(f"corrupt snapshot: sha256 {digest.hexdigest()} does not match its name {expected}")
 
 
+# Links resolved through other links in the archive: more hops than this is a loop (Linux's own limit).
+_MAX_LINK_HOPS = 40
+
+
+def _resolve(path: str, links: dict[str, str]) -> list[str] | None:
+    """Where `path` (relative to the extraction root) lands once the archive's own symlinks are
+    followed, as path components; None when it leaves the root or loops. This is realpath()
+    computed over the archive instead of the disk, so it holds before anything is written."""
+    out: list[str] = []
+    todo = path.split("/")
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not out:
+                return None
+            out.pop()
+            continue
+        out.append(part)
+        target = links.get("/".join(out))
+        if target is not None:
+            hops += 1
+            if hops > _MAX_LINK_HOPS or target.startswith("/"):
+                return None
+            out.pop()
+            todo = target.split("/") + todo
+    return out
+
+
+def check_members(members: list[tarfile.TarInfo]) -> None:
+    """Refuse a tarball that `tarfile.data_filter` would refuse, and more, naming the member:
+    absolute paths, paths or links leaving the root (also through the archive's own symlinks),
+    device files and fifos, and duplicate names (a later entry could replace a checked one)."""
+    links = {os.path.normpath(m.name): m.linkname for m in members if m.issym()}
+    seen: set[str] = set()
+    for m in members:
+        name = os.path.normpath(m.name)
+        if m.name.startswith("/") or os.path.isabs(name):
+            raise SnapshotError(f"unsafe snapshot: {m.name!r} has an absolute path")
+        if name in seen and name != ".":
+            raise SnapshotError(f"unsafe snapshot: {m.name!r} appears twice")
+        seen.add(name)
+        if not (m.isreg() or m.isdir() or m.issym() or m.islnk()):
+            raise SnapshotError(f"unsafe snapshot: {m.name!r} is a device file or fifo, not a file, directory or link")
+        if name == ".." or name.startswith("../") or _resolve(os.path.dirname(name), links) is None:
+            raise SnapshotError(f"unsafe snapshot: {m.name!r} would be written outside the destination")
+        if m.issym() or m.islnk():
+            if m.linkname.startswith("/"):
+                raise SnapshotError(f"unsafe snapshot: link {m.name!r} has an absolute target {m.linkname!r}")
+            # A symlink's target is relative to its directory; a hard link's to the archive root.
+            target = os.path.join(os.path.dirname(name), m.linkname) if m.issym() else m.linkname
+            if _resolve(target, links) is None:
+                raise SnapshotError(
+                    f"unsafe snapshot: link {m.name!r} -> {m.linkname!r} points outside the destination"
+                )
+
+
+def check_on_disk(members: list[tarfile.TarInfo], dest: Path) -> None:
+    """What `dest` already holds (a retried attempt's files, inputs staged beside the code) may
+    have symlinks of its own: each member's path and link target must still resolve inside
+    `dest` when followed on disk, as the data filter checks with realpath()."""
+    root = os.path.realpath(dest)
+
+    def inside(path: str) -> bool:
+        return os.path.commonpath([root, os.path.realpath(os.path.join(root, path))]) == root
+
+    for m in members:
+        name = os.path.normpath(m.name)
+        if not inside(os.path.dirname(name)):
+            raise SnapshotError(f"unsafe snapshot: {m.name!r} would be written outside the destination")
+        if m.issym() or m.islnk():
+            target = os.path.join(os.path.dirname(name), m.linkname) if m.issym() else m.linkname
+            if not inside(target):
+                where = f"link {m.name!r} -> {m.linkname!r}"
+                raise SnapshotError(f"unsafe snapshot: {where} points outside the destination")
+
+
+def _data_mode(m: tarfile.TarInfo) -> int:
+    """The mode `tarfile.data_filter` gives: no setuid/setgid/sticky, no group/other write; a file
+    the owner cannot execute is executable by nobody; the owner can always read and write."""
+    mode = m.mode & 0o755
+    if m.isdir():
+        return mode | 0o700
+    if not mode & 0o100:
+        mode &= ~0o111
+    return mode | 0o600
+
+
+def _sanitized(m: tarfile.TarInfo) -> tarfile.TarInfo:
+    """A copy of a checked member as the data filter would leave it, for Pythons without one
+    (Debian bookworm's 3.11.2: the filters arrived in 3.11.4). TarInfo.replace() is 3.11.4 too."""
+    out = copy.copy(m)
+    if not m.issym():  # tarfile never chmods a symlink
+        out.mode = _data_mode(m)
+    # Ownership is the extracting user's, as with the data filter (tarfile chowns only as root).
+    out.uid, out.gid, out.uname, out.gname = os.geteuid(), os.getegid(), "", ""
+    return out
+
+
 def extract(tarball: Path, dest: Path) -> int:
     """Extract a snapshot into `dest`, refusing absolute paths, '..', links leaving `dest` and
-    special files before anything is written. Returns the number of entries."""
+    special files before anything is written. Returns the number of entries.
+
+    The check is ours on every Python, so a bad tarball gets the same message everywhere; where
+    the standard library has `tarfile.data_filter` (3.11.4+) it is applied on top, otherwise the
+    members are extracted as the copies that filter would make."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(tarball, mode="r:gz") as tar:
             members = tar.getmembers()
-            for m in members:
-                if m.name.startswith("/") or (m.issym() and m.linkname.startswith("/")):
-                    # the data filter would quietly make these relative; our tarballs never have them
-                    raise SnapshotError(f"unsafe snapshot: {m.name!r} has an absolute path")
-                try:
-                    tarfile.data_filter(m, str(dest))
-                except tarfile.FilterError as exc:
-                    raise SnapshotError(f"unsafe snapshot: {exc}") from None
-            tar.extractall(dest, members=members, filter="data")
+            check_members(members)
+            check_on_disk(members, dest)
+            if getattr(tarfile, "data_filter", None) is not None:
+                tar.extractall(dest, members=members, filter="data")
+            else:
+                tar.extractall(dest, members=[_sanitized(m) for m in members])
     except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise SnapshotError(f"corrupt snapshot {tarball.name}: {exc}") from None
+    except tarfile.TarError as exc:  # the stdlib filter refused what ours let through (FilterError)
+        raise SnapshotError(f"unsafe snapshot: {exc}") from None
     return len(members)

@@ -7,6 +7,7 @@ skipped) and cached by content on the node (`cache.ObjectCache`).
 
 from __future__ import annotations
 
+import builtins
 import concurrent.futures as cf
 import dataclasses
 import hashlib
@@ -343,6 +344,7 @@ class Transfer:
         multi = size > self.part_size
         digests = etags.digest_file(path, self.part_size if multi else None, md5=not multi, sha256=True)
         expected = digests.multipart if multi else digests.md5
+        assert digests.sha256 is not None  # asked for above
         entry = ManifestEntry(key, size, digests.sha256)
         if skip_existing:
             try:
@@ -372,7 +374,7 @@ class Transfer:
 
     def upload_dir(
         self, src: Path, uri: S3Uri, *, name_prefix: str = "", skip_existing: bool = True
-    ) -> tuple[list[ManifestEntry], TransferStats]:
+    ) -> tuple[builtins.list[ManifestEntry], TransferStats]:  # `list` here is Transfer.list
         """Upload every regular file under `src` to `uri`; manifest paths are `name_prefix` +
         the path relative to `src`, sorted."""
         started = time.monotonic()

@@ -65,3 +65,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   valueFrom:
     secretKeyRef: {name: {{ include "trainyard.storeSecret" . }}, key: secretKey}
 {{- end -}}
+
+{{/* An id for the object store the operator reads (trainyard/storage/identity.py): the same for
+the same cluster, release namespace, endpoint and bucket, so it survives upgrades; the bucket init
+container writes it into the bucket and store-info.yaml publishes it. */}}
+{{- define "trainyard.storeId" -}}
+{{- $kubeSystem := lookup "v1" "Namespace" "" "kube-system" -}}
+{{- $cluster := "" -}}
+{{- if $kubeSystem }}{{ $cluster = $kubeSystem.metadata.uid }}{{ end -}}
+{{- printf "%s|%s|%s|%s" $cluster .Release.Namespace (include "trainyard.storeEndpoint" .) .Values.objectStore.bucket | sha256sum | trunc 16 -}}
+{{- end -}}
