@@ -97,7 +97,7 @@ def text_of(cell: dict) -> str:
         if o.get("output_type") == "stream":
             out.append(o.get("text", ""))
         elif "data" in o and "text/plain" in o["data"]:
-            out.append(o["data"]["text/plain"])
+            out.append(o["data"]["text/plain"] + "\n")  # a value's repr has no newline of its own
     return "".join(out)
 
 
@@ -160,7 +160,7 @@ def test_mnist_notebook_end_to_end(real_cluster, real_kubectl, trainyard_release
         widget = cell_with(cells, "RunDetails(run).show()")
         assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in widget.outputs)
         assert "creating a new compute target" in text_of(cell_with(cells, "batchai_cluster_name ="))
-        _check_mnist_outputs("".join(text_of(c) for c in cells))
+        _check_mnist_outputs("\n".join(text_of(c) for c in cells))
     finally:
         real_kubectl.run("delete", "namespace", ns, "--wait=true", "--timeout=180s", check=False)
 
