@@ -56,6 +56,8 @@ def runtime_env(run: dict, cfg: OperatorConfig) -> list[dict]:
         {"name": "TRAINYARD_RUN_NAME", "value": meta["name"]},
         {"name": "TRAINYARD_RUN_NAMESPACE", "value": meta["namespace"]},
         {"name": "TRAINYARD_RUN_UID", "value": meta["uid"]},
+        # The pod says in the run's status.stage which of its steps it is in (runtime/run.py).
+        {"name": "TRAINYARD_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "TRAINYARD_EXPERIMENT", "value": spec.get("experiment", "default")},
         {"name": "TRAINYARD_SOURCE", "value": json.dumps(source, sort_keys=True)},
         {"name": "TRAINYARD_ENTRY_SCRIPT", "value": spec["entryScript"]},
