@@ -118,3 +118,20 @@ def termination_message(terminated: dict | None) -> dict:
         return parsed if isinstance(parsed, dict) else {"message": raw}
     except ValueError:
         return {"lastLogLines": raw.splitlines()[-20:]}
+
+
+def job_counts(job: dict | None) -> tuple[int, int]:
+    """(attempts the Job has made, attempts that have ended). The Job's counters keep counting a
+    pod that was deleted, which the pod list no longer shows."""
+    st = (job or {}).get("status") or {}
+    ended = (st.get("failed") or 0) + (st.get("succeeded") or 0) + (st.get("terminating") or 0)
+    return ended + (st.get("active") or 0), ended
+
+
+def pods_deleted(run: dict, tries: list[PodView]) -> int:
+    """How many of the run's pods were seen deleted (they vanish soon after: the count is kept)."""
+    return max(sum(1 for p in tries if p.removed), (run.get("status") or {}).get("podsDeleted") or 0)
+
+
+def max_attempts(run: dict) -> int:
+    return int(run["spec"].get("maxRetries") or 0) + 1

@@ -19,7 +19,7 @@ from trainyard.operator.core import artifacts, kube, names
 from trainyard.operator.core.config import OperatorConfig
 from trainyard.operator.trainingrun import identity
 from trainyard.operator.trainingrun import pods as pod_state
-from trainyard.operator.trainingrun.job import build_job
+from trainyard.operator.trainingrun.job import build_job, unknown_input_refs
 from trainyard.operator.trainingrun.status import Observed, admission_of, derive, transition
 
 log = logging.getLogger("trainyard.run")
@@ -93,7 +93,7 @@ def reconcile(
             decision = admission_of(run)
             if cluster is not None and decision.get("admitted"):
                 missing = _missing_code(run)
-                if missing is None:
+                if missing is None and not unknown_input_refs(run["spec"]):
                     identity.ensure(run, cfg, starting=True)
                     job = kube.create_job(build_job(run, cluster, cfg, kueue_queue=decision.get("kueueQueue")))
                     created = True

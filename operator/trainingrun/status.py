@@ -13,6 +13,7 @@ import dataclasses
 from trainyard.api import conditions as cond
 from trainyard.api import trainingrun as tr
 from trainyard.operator.trainingrun import pods as pod_state
+from trainyard.operator.trainingrun.job import unknown_input_refs
 from trainyard.operator.trainingrun.pods import PodView
 
 PROGRESS = (tr.QUEUED, tr.PREPARING, tr.RUNNING, tr.FINALIZING)
@@ -87,31 +88,14 @@ def explain_failure(last: PodView | None) -> Outcome:
     return Outcome(tr.FAILED, tr.REASON_SCRIPT_FAILED, f"the run's pod {last.name} failed ({last.phase})", True)
 
 
-def job_counts(job: dict | None) -> tuple[int, int]:
-    """(attempts the Job has made, attempts that have ended). The Job's counters keep counting a
-    pod that was deleted, which the pod list no longer shows."""
-    st = (job or {}).get("status") or {}
-    ended = (st.get("failed") or 0) + (st.get("succeeded") or 0) + (st.get("terminating") or 0)
-    return ended + (st.get("active") or 0), ended
-
-
-def pods_deleted(run: dict, tries: list[PodView]) -> int:
-    """How many of the run's pods were seen deleted (they vanish soon after: the count is kept)."""
-    return max(sum(1 for p in tries if p.removed), (run.get("status") or {}).get("podsDeleted") or 0)
-
-
-def max_attempts(run: dict) -> int:
-    return int(run["spec"].get("maxRetries") or 0) + 1
-
-
 def _pod_deleted(run: dict, obs: Observed, last: PodView | None) -> Outcome:
-    made, _ = job_counts(obs.job)
+    made, _ = pod_state.job_counts(obs.job)
     which = f"pod {last.name}" if last is not None and last.removed else "pod"
     return Outcome(
         tr.FAILED,
         tr.REASON_POD_DELETED,
         f"the run's {which} was deleted before the script ended (attempt {max(made, 1)} of "
-        f"{max_attempts(run)}, spec.maxRetries={max_attempts(run) - 1}); the script did not fail: "
+        f"{pod_state.max_attempts(run)}, spec.maxRetries={pod_state.max_attempts(run) - 1}); the script did not fail: "
         "submit the run again, or raise spec.maxRetries to survive a deleted pod",
         True,
     )
@@ -120,7 +104,7 @@ def _pod_deleted(run: dict, obs: Observed, last: PodView | None) -> Outcome:
 def _previous_cause(run: dict, tries: list[PodView]) -> str:
     ended = [p for p in tries if p.removed or p.disrupted or p.phase == "Failed"]
     if not ended:
-        return "previous pod deleted" if pods_deleted(run, tries) else "previous attempt ended"
+        return "previous pod deleted" if pod_state.pods_deleted(run, tries) else "previous attempt ended"
     prev = ended[-1]
     if prev.disrupted:
         return "previous pod preempted, evicted or lost with its node"
@@ -128,10 +112,10 @@ def _previous_cause(run: dict, tries: list[PodView]) -> str:
 
 
 def _retrying(run: dict, obs: Observed, tries: list[PodView], detail: str = "") -> Outcome:
-    _, ended = job_counts(obs.job)
+    _, ended = pod_state.job_counts(obs.job)
     # A preempted pod is not counted as failed by the Job: count the attempts the pods show.
     n = max(ended, sum(1 for p in tries if p.removed or p.disrupted or p.phase == "Failed")) + 1
-    text = f"retrying (attempt {n} of {max_attempts(run)}): {_previous_cause(run, tries)}"
+    text = f"retrying (attempt {n} of {pod_state.max_attempts(run)}): {_previous_cause(run, tries)}"
     return Outcome(tr.PREPARING, tr.REASON_RETRYING, text + (f"; {detail}" if detail else ""))
 
 
@@ -188,6 +172,17 @@ def outcome(run: dict, obs: Observed) -> Outcome:
             tr.REASON_JOB_LOST,
             f"the run's Job {had_job!r} was deleted before the run ended; trainyard does not create it "
             "again (the script may have run in part): submit the run again",
+            True,
+        )
+    unknown = unknown_input_refs(spec)
+    if unknown:
+        names = sorted(i["name"] for i in spec.get("inputs") or ())
+        return Outcome(
+            tr.FAILED,
+            tr.REASON_UNKNOWN_INPUT,
+            f"spec.args uses {', '.join(unknown)}, which names no input (inputs: {', '.join(names) or 'none'}); "
+            "add the input to spec.inputs or fix the name (input mnist is $(TRAINYARD_INPUT_MNIST)); "
+            "write $$(...) for a literal $(...), then submit the run again",
             True,
         )
     if obs.missing_config_map:
@@ -248,7 +243,7 @@ def outcome(run: dict, obs: Observed) -> Outcome:
         if finished:
             return explain_failure(finished[-1])
         # No attempt left to read: a pod seen deleted vanishes, the Job's counters keep it.
-        if pods_deleted(run, tries):
+        if pod_state.pods_deleted(run, tries):
             return _pod_deleted(run, obs, last)
         return explain_failure(last)
     # A pod that succeeded ends the run: the Job controller's own Complete follows, later.
@@ -261,13 +256,13 @@ def outcome(run: dict, obs: Observed) -> Outcome:
         return Outcome(tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY, "waiting for admission by the queue")
     started = _started(run)
     if last is not None and last.removed:
-        made, _ = job_counts(obs.job)
-        if max(made, len(tries)) >= max_attempts(run):
+        made, _ = pod_state.job_counts(obs.job)
+        if max(made, len(tries)) >= pod_state.max_attempts(run):
             return Outcome(
                 tr.RUNNING,
                 tr.REASON_POD_DELETED,
                 f"the run's pod {last.name} was deleted; no attempt is left (spec.maxRetries="
-                f"{max_attempts(run) - 1}): the run is ending",
+                f"{pod_state.max_attempts(run) - 1}): the run is ending",
                 True,
             )
         return _retrying(run, obs, tries)
@@ -306,6 +301,8 @@ def outcome(run: dict, obs: Observed) -> Outcome:
         return Outcome(tr.RUNNING, tr.REASON_SCRIPT_RUNNING, "the script is running")
     if last.phase == "Failed":
         return _retrying(run, obs, tries)
+    if started and (pod_state.job_counts(obs.job)[1] or len(tries) > 1):
+        return _retrying(run, obs, tries, "staging code and inputs")
     return Outcome(tr.PREPARING, tr.REASON_STAGING, "staging code and inputs")
 
 
@@ -353,7 +350,7 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
     preempted = max(visible, old.get("preemptions") or 0)
     hidden = preempted - visible
     job_status = (obs.job or {}).get("status") or {}
-    made, _ = job_counts(obs.job)
+    made, _ = pod_state.job_counts(obs.job)
     new = dict(old)
     new.update(
         {
@@ -363,7 +360,7 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
             "message": out.message,
             "attempts": max(len(tries) + hidden, made, old.get("attempts") or 0),
             "preemptions": preempted,
-            "podsDeleted": pods_deleted(run, tries) or None,
+            "podsDeleted": pod_state.pods_deleted(run, tries) or None,
         }
     )
     if obs.job is not None:

@@ -66,19 +66,6 @@ GOOD = [
         registered_model(deployment={"autoscaling": {"minReplicas": 1, "maxReplicas": 3}}),
         id="registeredmodel-autoscaling",
     ),
-    # $$ is a literal $: $$(TRAINYARD_INPUT_NOPE) is no reference (runtime/expand.py).
-    pytest.param(
-        training_run(args=["--a=$$(TRAINYARD_INPUT_NOPE)", "$$$(TRAINYARD_INPUT_MNIST)", "$(OTHER)x"]),
-        id="run-input-literal-and-known",
-    ),
-    pytest.param(
-        training_run(
-            args=["$(TRAINYARD_INPUT_TRAIN)/$(TRAINYARD_INPUT_TEST_2)"],
-            inputs=[{"name": "train", "uri": "s3://b/t/"}, {"name": "test_2", "uri": "s3://b/u/"}],
-        ),
-        id="run-two-inputs-in-one-arg",
-    ),
-    pytest.param(without(training_run(args=["--x", "$(TRAINYARD_INPUTS)"]), "spec.inputs"), id="run-no-inputs"),
 ]
 
 # (manifest, text the API server's message must contain: the field it names)
@@ -86,22 +73,6 @@ BAD = [
     pytest.param(without(training_run(), "spec.compute"), "spec.compute: Required value", id="run-missing-compute"),
     pytest.param(
         without(training_run(), "spec.entryScript"), "spec.entryScript: Required value", id="run-missing-entry-script"
-    ),
-    pytest.param(
-        training_run(args=["--data", "$(TRAINYARD_INPUT_NOPE)"]),
-        "spec.args uses $(TRAINYARD_INPUT_<NAME>) for a NAME that is no input",
-        id="run-args-name-no-input",
-    ),
-    pytest.param(training_run(args=["$(TRAINYARD_INPUT_mnist)"]), "add an input", id="run-args-input-not-upper-cased"),
-    pytest.param(
-        training_run(args=["$$$(TRAINYARD_INPUT_NOPE)"]),
-        "spec.args uses $(TRAINYARD_INPUT_<NAME>) for a NAME that is no input",
-        id="run-args-odd-dollars-are-a-reference",
-    ),
-    pytest.param(
-        without(training_run(), "spec.inputs"),
-        "spec.args uses $(TRAINYARD_INPUT_<NAME>) for a NAME that is no input",
-        id="run-args-input-but-no-inputs",
     ),
     pytest.param(
         training_run(

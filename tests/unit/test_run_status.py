@@ -267,8 +267,8 @@ CASES = [
             ),
         ),
         tr.PREPARING,
-        tr.REASON_STAGING,
-        "",
+        tr.REASON_STAGING,  # a run with no status yet has not started: nothing to say "retrying" about
+        "staging code and inputs",
     ),
     (
         "evicted-by-kubelet",
@@ -441,6 +441,7 @@ def test_phase_never_goes_back_to_queued_once_the_run_started():
     assert [p for p, _ in phases] == [tr.PHASE_PREPARING] * 4
     assert all("retrying (attempt 2 of 2): previous pod deleted" in m for _, m in phases[:3]), phases
     assert "0/1 nodes available" in phases[2][1]
+    assert "retrying (attempt 2 of 2): previous pod deleted; staging code and inputs" in phases[3][1]
     assert old["attempts"] == 2
     # A run that never started still shows Queued while its first pod is being made.
     assert _status_of(spec, Observed(job=job()))["phase"] == tr.PHASE_QUEUED
@@ -464,3 +465,40 @@ def test_the_pods_stage_is_never_removed_by_the_operator():
     assert status_patch({tr.STAGE: {"pod": "p", "step": "script"}, "phase": "Running"}, {"phase": "Completed"}) == {
         "phase": "Completed"
     }
+
+
+ARGS_CASES = [
+    # (args, input names, references that name no input)
+    (["--data", "$(TRAINYARD_INPUT_NOPE)"], ["mnist"], ["$(TRAINYARD_INPUT_NOPE)"]),
+    (["$(TRAINYARD_INPUT_mnist)"], ["mnist"], ["$(TRAINYARD_INPUT_mnist)"]),  # not upper-cased: not expanded
+    (["$$(TRAINYARD_INPUT_NOPE)", "$$$(TRAINYARD_INPUT_MNIST)", "$(OTHER)"], ["mnist"], []),
+    (["$$$(TRAINYARD_INPUT_NOPE)"], ["mnist"], ["$(TRAINYARD_INPUT_NOPE)"]),  # $$ then a reference
+    (["$(TRAINYARD_INPUT_TRAIN)/$(TRAINYARD_INPUT_TEST_2)"], ["train", "test_2"], []),
+    (["$(TRAINYARD_INPUT_X)", "$(TRAINYARD_INPUT_X)"], [], ["$(TRAINYARD_INPUT_X)"]),
+    (["$(TRAINYARD_INPUTS)", "$(TRAINYARD_INPUT_", "$a$(TRAINYARD_INPUT_Q)"], ["q"], []),
+]
+
+
+@pytest.mark.parametrize("args, inputs, unknown", ARGS_CASES)
+def test_unknown_input_references_are_what_the_runtime_would_leave_unexpanded(args, inputs, unknown):
+    from trainyard.operator.trainingrun.job import unknown_input_refs
+    from trainyard.runtime.expand import expand_args
+
+    spec = {"args": args, "inputs": [{"name": n, "uri": "s3://b/x/"} for n in inputs]}
+    assert unknown_input_refs(spec) == unknown
+    # The runtime agrees: each flagged reference is one it would expand had the input existed, and
+    # with only the real inputs it expands nothing else that looks like an input's reference.
+    env = {f"TRAINYARD_INPUT_{n.upper()}": "<in>" for n in inputs}
+    for ref in unknown:
+        assert any("<missing>" in a for a in expand_args(args, {**env, ref[2:-1]: "<missing>"})), ref
+    plain = {f"TRAINYARD_INPUT_{w}": "<other>" for w in ("NOPE", "X", "Q", "mnist", "OTHER")}
+    leftover = " ".join(expand_args(args, {**plain, **env}))
+    assert ("<other>" in leftover) == bool(unknown), leftover
+
+
+def test_a_reference_to_no_input_fails_the_run_before_it_has_a_job():
+    got = outcome(
+        run(args=["--data", "$(TRAINYARD_INPUT_NOPE)"], inputs=[{"name": "mnist", "uri": "s3://b/m/"}]), Observed()
+    )
+    assert (got.condition, got.reason) == (tr.FAILED, tr.REASON_UNKNOWN_INPUT)
+    assert "$(TRAINYARD_INPUT_NOPE), which names no input (inputs: mnist)" in got.message

@@ -49,6 +49,7 @@ REASON_WAITING_FOR_SCALE_UP = "WaitingForScaleUp"  # waiting for, or admitted on
 REASON_CODE_NOT_FOUND = "CodeConfigMapNotFound"  # spec.source.configMap names no ConfigMap
 REASON_POD_DELETED = "PodDeleted"  # the run's pod was deleted (not preempted) before the script ended
 REASON_RETRYING = "Retrying"  # an attempt ended early; the Job is starting the next one
+REASON_UNKNOWN_INPUT = "UnknownInputReference"  # spec.args has $(TRAINYARD_INPUT_X) and no input x
 REASON_PREPARING_ENVIRONMENT = "PreparingEnvironment"  # the pod installs environment.pip before the script
 
 # ---- status.admission: the queue's decision, written only by the ComputeCluster pass ------------
