@@ -109,3 +109,15 @@ def test_a_deleted_run_pod_is_named_and_counted(kubectl, namespace, operator, pr
         failed = next(c for c in st["conditions"] if c["type"] == "Failed")
         assert failed["reason"] == "PodDeleted", failed
         assert "was deleted before the script ended" in failed["message"]
+
+
+def test_args_naming_no_input_fail_the_run_at_once(kubectl, namespace, operator, process_kubelet):
+    cpu_cluster(kubectl, namespace)
+    kubectl.apply(code_config_map("code", WAIT_FOR_FLAG), namespace)
+    kubectl.apply(training_run("bad-ref", "code", ["$(TRAINYARD_INPUT_NOPE)"]), namespace)
+    st = wait_for_phase(kubectl, "bad-ref", namespace, ("Failed", "Preparing", "Running"), timeout=30)
+    assert st["phase"] == "Failed", st
+    failed = next(c for c in st["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "UnknownInputReference"
+    assert "$(TRAINYARD_INPUT_NOPE), which names no input (inputs: none)" in failed["message"]
+    assert "jobName" not in st, "no Job is made for a run that would fail in its script"
