@@ -3,13 +3,14 @@ that does not exist, and a run's pod deleted while its script runs (issue 19, it
 
 from __future__ import annotations
 
+import json
 import textwrap
 import threading
 import uuid
 
 import pytest
 
-from tests.conftest import get_status, wait_for, wait_for_phase
+from tests.conftest import wait_for, wait_for_phase
 from tests.integration.test_cli_runs import cpu_cluster
 
 WAIT_FOR_FLAG = textwrap.dedent("""
@@ -50,7 +51,8 @@ class PhaseLog:
 
     def _poll(self, kubectl, name, namespace) -> None:
         while not self._stop.is_set():
-            st = get_status(kubectl, "tr", name, namespace)
+            got = kubectl.run("get", "tr", name, "-n", namespace, "-o", "json", check=False)
+            st = (json.loads(got.stdout).get("status") or {}) if got.returncode == 0 else {}
             now = (st.get("phase", ""), st.get("message", ""))
             if st and (not self.seen or self.seen[-1] != now):
                 self.seen.append(now)
