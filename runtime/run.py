@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from trainyard.api import trainingrun as tr
 from trainyard.runtime import termination
 from trainyard.runtime.config import ConfigError, RunConfig
 from trainyard.runtime.reporter import MetricsReporter
@@ -40,6 +41,26 @@ def build_reporter(cfg: RunConfig, store, client) -> MetricsReporter:
     )
 
 
+def report_stage(cfg: RunConfig, step: str, env: dict[str, str] | None = None) -> bool:
+    """Tell the run's status which step this pod is in ({pod, step}): while it installs
+    environment.pip its `run` container is running, but the script is not. Best effort: the phase
+    is only less precise when the API cannot be reached."""
+    from trainyard.runtime.kubeapi import KubeError, KubeTarget, StatusPatcher
+
+    env = dict(os.environ) if env is None else env
+    target = KubeTarget.from_env(env) if cfg.run_name else None
+    if target is None:
+        return False
+    try:
+        StatusPatcher(target, cfg.namespace, cfg.run_name).patch(
+            {tr.STAGE: {"pod": env.get("TRAINYARD_POD_NAME", ""), "step": step}}
+        )
+        return True
+    except KubeError as exc:
+        _say(f"could not report step {step!r} to the run's status: {exc}")
+        return False
+
+
 def _with_environment(cfg: RunConfig) -> RunConfig:
     """`environment.pip`: the interpreter that has the requirements (runtime/pipenv.py)."""
     import dataclasses
@@ -49,7 +70,11 @@ def _with_environment(cfg: RunConfig) -> RunConfig:
     reqs = pipenv.requirements(dict(os.environ))
     if not reqs:
         return cfg
-    return dataclasses.replace(cfg, python=pipenv.prepare(reqs, cfg.cache_dir, say=_say))
+    reported = report_stage(cfg, tr.STAGE_ENVIRONMENT)
+    cfg = dataclasses.replace(cfg, python=pipenv.prepare(reqs, cfg.cache_dir, say=_say))
+    if reported:
+        report_stage(cfg, tr.STAGE_SCRIPT)
+    return cfg
 
 
 def main() -> int:

@@ -91,6 +91,20 @@ def get_job(namespace: str, name: str) -> dict | None:
         raise
 
 
+def config_map_exists(namespace: str, name: str) -> bool:
+    """False only when the API server says it does not exist; an operator not allowed to read
+    ConfigMaps (a chart without that rule) answers True and leaves the pod to find out."""
+    try:
+        core().read_namespaced_config_map(name, namespace, _preload_content=False)
+        return True
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        if exc.status == 403:
+            return True
+        raise
+
+
 def list_pods(namespace: str, selector: str) -> list[dict]:
     return _raw(core().list_namespaced_pod(namespace, label_selector=selector, _preload_content=False))["items"]
 

@@ -11,6 +11,7 @@ The pod has two containers, both from the runtime image:
 from __future__ import annotations
 
 import json
+import re
 
 from trainyard.api.computecluster import KUEUE_QUEUE_LABEL
 from trainyard.api.constants import API_VERSION, LABEL_COMPUTE, LABEL_EXPERIMENT, LABEL_RUN, TRAINING_RUN
@@ -56,6 +57,8 @@ def runtime_env(run: dict, cfg: OperatorConfig) -> list[dict]:
         {"name": "TRAINYARD_RUN_NAME", "value": meta["name"]},
         {"name": "TRAINYARD_RUN_NAMESPACE", "value": meta["namespace"]},
         {"name": "TRAINYARD_RUN_UID", "value": meta["uid"]},
+        # The pod says in the run's status.stage which of its steps it is in (runtime/run.py).
+        {"name": "TRAINYARD_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "TRAINYARD_EXPERIMENT", "value": spec.get("experiment", "default")},
         {"name": "TRAINYARD_SOURCE", "value": json.dumps(source, sort_keys=True)},
         {"name": "TRAINYARD_ENTRY_SCRIPT", "value": spec["entryScript"]},
@@ -160,3 +163,17 @@ def build_job(run: dict, cluster: dict | None, cfg: OperatorConfig, *, kueue_que
         },
         "spec": job_spec,
     }
+
+
+# What runtime/expand.py expands: with each `$$` (a literal `$`) removed, left to right as expand()
+# pairs them, a `$(` left over starts a reference. (A CEL rule cannot afford this scan on 128 args
+# of 2048 characters: the API server's cost estimate rejects it, so the operator checks.)
+_INPUT_REF = re.compile(r"\$\(TRAINYARD_INPUT_([^)]*)\)")
+
+
+def unknown_input_refs(spec: dict) -> list[str]:
+    """`$(TRAINYARD_INPUT_X)` references in spec.args that name no input (X is the input's name
+    upper-cased), in order of appearance."""
+    known = {f"{i['name'].upper()}" for i in spec.get("inputs") or ()}
+    refs = (m for a in spec.get("args") or () for m in _INPUT_REF.findall(str(a).replace("$$", "")))
+    return list(dict.fromkeys(f"$(TRAINYARD_INPUT_{r})" for r in refs if r not in known))

@@ -40,6 +40,16 @@ class PodView:
     def run_terminated(self) -> dict | None:
         return self.run.get("terminated")
 
+    @property
+    def removed(self) -> bool:
+        """Deleted by someone (kubectl delete pod, a controller) before it succeeded, and not
+        through a disruption the Job ignores: the attempt counts as failed, not as the script's fault."""
+        return self.deleted and not self.disrupted and self.phase != "Succeeded"
+
+    @property
+    def started_script(self) -> bool:
+        return "running" in self.run or "terminated" in self.run
+
     def waiting_reason(self) -> tuple[str, str] | None:
         for state in (self.stage, self.run):
             w = state.get("waiting")
@@ -63,7 +73,8 @@ def view(pod: dict) -> PodView:
     status = pod.get("status") or {}
     scheduled_cond = _condition(pod, "PodScheduled")
     disruption = _condition(pod, "DisruptionTarget")
-    disrupted = bool(disruption and disruption.get("status") == "True")
+    # Kubelet's pressure eviction of older clusters sets status.reason without DisruptionTarget.
+    disrupted = bool(disruption and disruption.get("status") == "True") or status.get("reason") == "Evicted"
     return PodView(
         name=pod["metadata"]["name"],
         phase=status.get("phase", "Pending"),
@@ -75,7 +86,7 @@ def view(pod: dict) -> PodView:
         stage=_container_state(status.get("initContainerStatuses"), STAGE_CONTAINER),
         run=_container_state(status.get("containerStatuses"), RUN_CONTAINER),
         disrupted=disrupted,
-        disruption_message=(disruption or {}).get("message", "") if disrupted else "",
+        disruption_message=((disruption or {}).get("message") or status.get("message", "")) if disrupted else "",
         start_time=status.get("startTime"),
         deleted=bool(pod["metadata"].get("deletionTimestamp")),
     )
@@ -85,6 +96,13 @@ def attempts(pods: list[dict]) -> list[PodView]:
     """The run's attempts, oldest first."""
     ordered = sorted(pods, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]))
     return [view(p) for p in ordered]
+
+
+def needs_code(pods: list[dict]) -> bool:
+    """Whether the run's code must still be read from its source: no attempt yet, or the newest
+    one has not finished staging (a retry stages again)."""
+    tries = attempts(pods)
+    return not tries or not (tries[-1].stage_terminated or tries[-1].started_script)
 
 
 def termination_message(terminated: dict | None) -> dict:
@@ -100,3 +118,20 @@ def termination_message(terminated: dict | None) -> dict:
         return parsed if isinstance(parsed, dict) else {"message": raw}
     except ValueError:
         return {"lastLogLines": raw.splitlines()[-20:]}
+
+
+def job_counts(job: dict | None) -> tuple[int, int]:
+    """(attempts the Job has made, attempts that have ended). The Job's counters keep counting a
+    pod that was deleted, which the pod list no longer shows."""
+    st = (job or {}).get("status") or {}
+    ended = (st.get("failed") or 0) + (st.get("succeeded") or 0) + (st.get("terminating") or 0)
+    return ended + (st.get("active") or 0), ended
+
+
+def pods_deleted(run: dict, tries: list[PodView]) -> int:
+    """How many of the run's pods were seen deleted (they vanish soon after: the count is kept)."""
+    return max(sum(1 for p in tries if p.removed), (run.get("status") or {}).get("podsDeleted") or 0)
+
+
+def max_attempts(run: dict) -> int:
+    return int(run["spec"].get("maxRetries") or 0) + 1

@@ -18,13 +18,14 @@ from trainyard.api.constants import COMPUTE_CLUSTER, LABEL_RUN, TRAINING_RUN
 from trainyard.operator.core import artifacts, kube, names
 from trainyard.operator.core.config import OperatorConfig
 from trainyard.operator.trainingrun import identity
-from trainyard.operator.trainingrun.job import build_job
+from trainyard.operator.trainingrun import pods as pod_state
+from trainyard.operator.trainingrun.job import build_job, unknown_input_refs
 from trainyard.operator.trainingrun.status import Observed, admission_of, derive, transition
 
 log = logging.getLogger("trainyard.run")
 
 # Status keys the run's own pod writes (live metrics); the operator only fills them at the end.
-POD_OWNED = ("metrics", "primaryMetric")
+POD_OWNED = ("metrics", "primaryMetric", tr.STAGE)
 # Status keys the ComputeCluster's pass writes (its queue decision); this reconcile only reads them.
 CLUSTER_OWNED = (tr.ADMISSION,)
 
@@ -83,17 +84,22 @@ def reconcile(
         if tr.is_terminal(old.get("conditions")) and old.get("outputs") is not None:
             return old
         job = kube.get_job(namespace, job_name)
-        created, cluster = False, None
-        waiting = job is None and not run["spec"].get("suspend") and not tr.is_terminal(old.get("conditions"))
+        created, cluster, missing = False, None, None
+        live = not run["spec"].get("suspend") and not tr.is_terminal(old.get("conditions"))
+        waiting = job is None and live
         if waiting and not old.get("jobName"):  # a Job once made and now gone is lost, not made again
             compute = run["spec"]["compute"]
             cluster = kube.get_custom(COMPUTE_CLUSTER, namespace, compute)
             decision = admission_of(run)
             if cluster is not None and decision.get("admitted"):
-                identity.ensure(run, cfg, starting=True)
-                job = kube.create_job(build_job(run, cluster, cfg, kueue_queue=decision.get("kueueQueue")))
-                created = True
+                missing = _missing_code(run)
+                if missing is None and not unknown_input_refs(run["spec"]):
+                    identity.ensure(run, cfg, starting=True)
+                    job = kube.create_job(build_job(run, cluster, cfg, kueue_queue=decision.get("kueueQueue")))
+                    created = True
         pods = kube.list_pods(namespace, f"{LABEL_RUN}={name}") if job and not created else []
+        if job is not None and not created and live and pod_state.needs_code(pods):
+            missing = _missing_code(run)  # deleted after the Job was made: the pod would wait on its mount
         outputs, metrics = _final_artifacts(run, job, pods, cfg, store)
         obs = Observed(
             cluster_found=cluster is not None or not waiting or bool(old.get("jobName")),
@@ -101,6 +107,7 @@ def reconcile(
             pods=tuple(pods),
             outputs=outputs,
             artifacts_uri=artifacts.artifacts_uri(cfg.s3_bucket, namespace, name) if outputs is not None else None,
+            missing_config_map=missing,
         )
         new = derive(run, obs, now=now())
         if metrics and not old.get("metrics"):
@@ -119,6 +126,16 @@ def reconcile(
         elif job is None and cluster is not None:
             _prepare(run, cfg)
         return new
+
+
+def _missing_code(run: dict) -> str | None:
+    """The name of the run's code ConfigMap if it does not exist (kubelet would only retry the
+    mount, and the pod would wait in Pending for good)."""
+    source = (run["spec"].get("source") or {}).get("configMap") or {}
+    name = source.get("name")
+    if name and not kube.config_map_exists(run["metadata"]["namespace"], name):
+        return name
+    return None
 
 
 def _prepare(run: dict, cfg: OperatorConfig) -> None:

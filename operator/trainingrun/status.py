@@ -13,6 +13,7 @@ import dataclasses
 from trainyard.api import conditions as cond
 from trainyard.api import trainingrun as tr
 from trainyard.operator.trainingrun import pods as pod_state
+from trainyard.operator.trainingrun.job import unknown_input_refs
 from trainyard.operator.trainingrun.pods import PodView
 
 PROGRESS = (tr.QUEUED, tr.PREPARING, tr.RUNNING, tr.FINALIZING)
@@ -27,6 +28,7 @@ class Observed:
     pods: tuple[dict, ...] = ()
     outputs: list[dict] | None = None  # the runner's manifest, once the job has ended
     artifacts_uri: str | None = None
+    missing_config_map: str | None = None  # spec.source.configMap, when the reconcile found it absent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +77,8 @@ def explain_failure(last: PodView | None) -> Outcome:
         code = msg.get("exitCode", ran.get("exitCode"))
         tail = msg.get("lastLogLines") or []
         text = f"the script exited with code {code}"
+        if code == 143:
+            text += " (SIGTERM: its pod was stopped from outside — deleted, evicted or its node drained)"
         if tail:
             text += "; last log lines:\n" + "\n".join(str(line) for line in tail[-20:])
         return Outcome(tr.FAILED, tr.REASON_SCRIPT_FAILED, text, True)
@@ -82,6 +86,50 @@ def explain_failure(last: PodView | None) -> Outcome:
     if waiting and waiting[0] in pod_state.IMAGE_PULL_FAILURES:
         return Outcome(tr.FAILED, tr.REASON_IMAGE_PULL_FAILED, f"{waiting[0]}: {waiting[1]}".strip(": "), True)
     return Outcome(tr.FAILED, tr.REASON_SCRIPT_FAILED, f"the run's pod {last.name} failed ({last.phase})", True)
+
+
+def _pod_deleted(run: dict, obs: Observed, last: PodView | None) -> Outcome:
+    made, _ = pod_state.job_counts(obs.job)
+    which = f"pod {last.name}" if last is not None and last.removed else "pod"
+    return Outcome(
+        tr.FAILED,
+        tr.REASON_POD_DELETED,
+        f"the run's {which} was deleted before the script ended (attempt {max(made, 1)} of "
+        f"{pod_state.max_attempts(run)}, spec.maxRetries={pod_state.max_attempts(run) - 1}); the script did not fail: "
+        "submit the run again, or raise spec.maxRetries to survive a deleted pod",
+        True,
+    )
+
+
+def _previous_cause(run: dict, tries: list[PodView]) -> str:
+    ended = [p for p in tries if p.removed or p.disrupted or p.phase == "Failed"]
+    if not ended:
+        return "previous pod deleted" if pod_state.pods_deleted(run, tries) else "previous attempt ended"
+    prev = ended[-1]
+    if prev.disrupted:
+        return "previous pod preempted, evicted or lost with its node"
+    return "previous pod deleted" if prev.removed else "previous attempt failed"
+
+
+def _retrying(run: dict, obs: Observed, tries: list[PodView], detail: str = "") -> Outcome:
+    _, ended = pod_state.job_counts(obs.job)
+    # A preempted pod is not counted as failed by the Job: count the attempts the pods show.
+    n = max(ended, sum(1 for p in tries if p.removed or p.disrupted or p.phase == "Failed")) + 1
+    text = f"retrying (attempt {n} of {pod_state.max_attempts(run)}): {_previous_cause(run, tries)}"
+    return Outcome(tr.PREPARING, tr.REASON_RETRYING, text + (f"; {detail}" if detail else ""))
+
+
+def installing(run: dict, last: PodView) -> bool:
+    """Whether this pod said (status.stage) that it is installing environment.pip, not running the
+    script yet. A stage of an older pod says nothing about this one."""
+    stage = (run.get("status") or {}).get(tr.STAGE) or {}
+    return stage.get("pod") == last.name and stage.get("step") == tr.STAGE_ENVIRONMENT
+
+
+def _started(run: dict) -> bool:
+    """Whether the run ever got past Queued: from then on its phase never goes back to Queued."""
+    conds = (run.get("status") or {}).get("conditions")
+    return any(cond.find(conds, c) is not None for c in (tr.PREPARING, tr.RUNNING, tr.FINALIZING))
 
 
 def admission_of(run: dict) -> dict:
@@ -124,6 +172,26 @@ def outcome(run: dict, obs: Observed) -> Outcome:
             tr.REASON_JOB_LOST,
             f"the run's Job {had_job!r} was deleted before the run ended; trainyard does not create it "
             "again (the script may have run in part): submit the run again",
+            True,
+        )
+    unknown = unknown_input_refs(spec)
+    if unknown:
+        names = sorted(i["name"] for i in spec.get("inputs") or ())
+        return Outcome(
+            tr.FAILED,
+            tr.REASON_UNKNOWN_INPUT,
+            f"spec.args uses {', '.join(unknown)}, which names no input (inputs: {', '.join(names) or 'none'}); "
+            "add the input to spec.inputs or fix the name (input mnist is $(TRAINYARD_INPUT_MNIST)); "
+            "write $$(...) for a literal $(...), then submit the run again",
+            True,
+        )
+    if obs.missing_config_map:
+        return Outcome(
+            tr.FAILED,
+            tr.REASON_CODE_NOT_FOUND,
+            f"spec.source.configMap names ConfigMap {obs.missing_config_map!r}, which does not exist in "
+            f"namespace {run['metadata']['namespace']!r}: create it (kubectl create configmap "
+            f"{obs.missing_config_map} --from-file=DIR -n {run['metadata']['namespace']}) and submit the run again",
             True,
         )
     mounted = [i["name"] for i in spec.get("inputs") or [] if i.get("mode") == "mount"]
@@ -169,8 +237,15 @@ def outcome(run: dict, obs: Observed) -> Outcome:
                 f"the run exceeded spec.timeoutSeconds={spec.get('timeoutSeconds')}",
                 True,
             )
-        finished = [p for p in tries if p.phase == "Failed" and not p.disrupted]
-        return explain_failure(finished[-1] if finished else last)
+        if last is not None and last.removed:
+            return _pod_deleted(run, obs, last)
+        finished = [p for p in tries if p.phase == "Failed" and not p.disrupted and not p.removed]
+        if finished:
+            return explain_failure(finished[-1])
+        # No attempt left to read: a pod seen deleted vanishes, the Job's counters keep it.
+        if pod_state.pods_deleted(run, tries):
+            return _pod_deleted(run, obs, last)
+        return explain_failure(last)
     # A pod that succeeded ends the run: the Job controller's own Complete follows, later.
     succeeded = any(p.phase == "Succeeded" and not p.deleted for p in tries)
     if _job_condition(obs.job, "Complete") or succeeded:
@@ -179,12 +254,28 @@ def outcome(run: dict, obs: Observed) -> Outcome:
         return Outcome(tr.SUCCEEDED, tr.REASON_COMPLETED, f"completed; {len(obs.outputs)} output file(s)")
     if _job_condition(obs.job, "Suspended"):
         return Outcome(tr.QUEUED, tr.REASON_WAITING_FOR_CAPACITY, "waiting for admission by the queue")
+    started = _started(run)
+    if last is not None and last.removed:
+        made, _ = pod_state.job_counts(obs.job)
+        if max(made, len(tries)) >= pod_state.max_attempts(run):
+            return Outcome(
+                tr.RUNNING,
+                tr.REASON_POD_DELETED,
+                f"the run's pod {last.name} was deleted; no attempt is left (spec.maxRetries="
+                f"{pod_state.max_attempts(run) - 1}): the run is ending",
+                True,
+            )
+        return _retrying(run, obs, tries)
     if last is None or last.deleted and len(tries) == 1:
+        if started:
+            return _retrying(run, obs, tries, "the Job is creating the next pod")
         return Outcome(tr.QUEUED, tr.REASON_JOB_CREATED, "the Job is creating the run's pod")
     waiting = last.waiting_reason()
     if waiting and waiting[0] in pod_state.IMAGE_PULL_FAILURES | pod_state.CONFIG_FAILURES:
         reason = tr.REASON_IMAGE_PULL_FAILED if waiting[0] in pod_state.IMAGE_PULL_FAILURES else tr.REASON_INVALID
         return Outcome(tr.FAILED, reason, f"{waiting[0]}: {waiting[1]}".strip(": "), True)
+    if not last.scheduled and started:
+        return _retrying(run, obs, tries, last.unschedulable_message or "waiting for a node")
     if not last.scheduled and rec.get("reason") == tr.REASON_WAITING_FOR_SCALE_UP:
         return Outcome(
             tr.QUEUED,
@@ -198,13 +289,20 @@ def outcome(run: dict, obs: Observed) -> Outcome:
             tr.REASON_WAITING_FOR_CAPACITY,
             last.unschedulable_message or "waiting for a node of the ComputeCluster",
         )
+    if last.disrupted and last.phase != "Succeeded":  # its script was killed with it: not an ending
+        return Outcome(tr.PREPARING, tr.REASON_PREEMPTED, "pod preempted, evicted or lost with its node; retrying")
     if last.phase == "Succeeded" or last.run_terminated:
         return Outcome(tr.FINALIZING, tr.REASON_COLLECTING_OUTPUTS, "the script ended; recording outputs")
+    if "running" in last.run and installing(run, last):
+        return Outcome(
+            tr.PREPARING, tr.REASON_PREPARING_ENVIRONMENT, "preparing the environment: installing environment.pip"
+        )
     if "running" in last.run:
         return Outcome(tr.RUNNING, tr.REASON_SCRIPT_RUNNING, "the script is running")
-    if last.phase == "Failed" or last.disrupted:
-        note = "node lost or preempted; retrying" if last.disrupted else "attempt failed; retrying"
-        return Outcome(tr.PREPARING, tr.REASON_PREEMPTED if last.disrupted else tr.REASON_STAGING, note)
+    if last.phase == "Failed":
+        return _retrying(run, obs, tries)
+    if started and (pod_state.job_counts(obs.job)[1] or len(tries) > 1):
+        return _retrying(run, obs, tries, "staging code and inputs")
     return Outcome(tr.PREPARING, tr.REASON_STAGING, "staging code and inputs")
 
 
@@ -252,6 +350,7 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
     preempted = max(visible, old.get("preemptions") or 0)
     hidden = preempted - visible
     job_status = (obs.job or {}).get("status") or {}
+    made, _ = pod_state.job_counts(obs.job)
     new = dict(old)
     new.update(
         {
@@ -259,8 +358,9 @@ def derive(run: dict, obs: Observed, *, now: str) -> dict:
             "phase": tr.phase_of(conds),
             "observedGeneration": generation,
             "message": out.message,
-            "attempts": max(len(tries) + hidden, old.get("attempts") or 0),
+            "attempts": max(len(tries) + hidden, made, old.get("attempts") or 0),
             "preemptions": preempted,
+            "podsDeleted": pod_state.pods_deleted(run, tries) or None,
         }
     )
     if obs.job is not None:

@@ -68,6 +68,7 @@ def test_the_whole_job_as_data():
         {"name": "TRAINYARD_RUN_NAME", "value": "mnist-1"},
         {"name": "TRAINYARD_RUN_NAMESPACE", "value": "team-a"},
         {"name": "TRAINYARD_RUN_UID", "value": "uid-1"},
+        {"name": "TRAINYARD_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "TRAINYARD_EXPERIMENT", "value": "mnist"},
         {"name": "TRAINYARD_SOURCE", "value": json.dumps(r["spec"]["source"], sort_keys=True)},
         {"name": "TRAINYARD_ENTRY_SCRIPT", "value": "train.py"},

@@ -17,11 +17,13 @@ def run(**spec):
     return {"metadata": {"name": "r", "namespace": "ns", "generation": 1}, "spec": base}
 
 
-def job(*conds, active=0):
+def job(*conds, active=0, failed=0, succeeded=0):
     return {
         "metadata": {"name": "r"},
         "status": {
             "active": active,
+            "failed": failed,
+            "succeeded": succeeded,
             "startTime": "2026-11-22T09:00:00Z",
             "conditions": [{"type": t, "status": "True", "reason": r} for t, r in conds],
         },
@@ -38,6 +40,8 @@ def pod(
     disrupted=False,
     unschedulable="",
     created="2026-11-22T09:00:01Z",
+    deleted=False,
+    reason="",
 ):
     conds = []
     if unschedulable:
@@ -45,12 +49,15 @@ def pod(
     if disrupted:
         conds.append({"type": "DisruptionTarget", "status": "True", "message": "node deleted"})
     status = {"phase": phase, "conditions": conds, "startTime": "2026-11-22T09:00:02Z" if node else None}
+    if reason:
+        status["reason"] = reason
     if stage is not None:
         status["initContainerStatuses"] = [{"name": "stage", "state": stage}]
     if run_state is not None:
         status["containerStatuses"] = [{"name": "run", "state": run_state}]
     return {
-        "metadata": {"name": name, "creationTimestamp": created},
+        "metadata": {"name": name, "creationTimestamp": created}
+        | ({"deletionTimestamp": "2026-11-22T09:00:09Z"} if deleted else {}),
         "spec": {"nodeName": node} if node else {},
         "status": status,
     }
@@ -198,6 +205,90 @@ CASES = [
         "0/1 nodes",
     ),
     (
+        "code-configmap-missing",
+        {},
+        Observed(missing_config_map="c"),
+        tr.FAILED,
+        tr.REASON_CODE_NOT_FOUND,
+        "ConfigMap 'c', which does not exist in namespace 'ns': create it (kubectl create configmap c",
+    ),
+    (
+        "code-configmap-deleted-under-the-job",
+        {},
+        Observed(
+            job=job(active=1), pods=(pod(stage={"waiting": {"reason": "PodInitializing"}}),), missing_config_map="c"
+        ),
+        tr.FAILED,
+        tr.REASON_CODE_NOT_FOUND,
+        "ConfigMap 'c'",
+    ),
+    # A deleted pod: the kubelet SIGTERMs the script (exit 143); the Job counts it failed.
+    (
+        "pod-deleted-no-retries-visible",
+        {},
+        Observed(
+            job=job(("Failed", "BackoffLimitExceeded"), failed=1),
+            pods=(pod(phase="Failed", stage=term(0, "Completed"), run_state=term(143), deleted=True),),
+        ),
+        tr.FAILED,
+        tr.REASON_POD_DELETED,
+        "pod r-abc was deleted before the script ended (attempt 1 of 1, spec.maxRetries=0)",
+    ),
+    (
+        "pod-deleted-terminating-no-retries",
+        {},
+        Observed(
+            job=job(active=1),
+            pods=(pod(phase="Running", stage=term(0, "Completed"), run_state={"running": {}}, deleted=True),),
+        ),
+        tr.RUNNING,
+        tr.REASON_POD_DELETED,
+        "no attempt is left",
+    ),
+    (
+        "pod-deleted-with-retries-left",
+        {"maxRetries": 1},
+        Observed(
+            job=job(failed=1),
+            pods=(pod(phase="Failed", stage=term(0, "Completed"), run_state=term(143), deleted=True),),
+        ),
+        tr.PREPARING,
+        tr.REASON_RETRYING,
+        "retrying (attempt 2 of 2): previous pod deleted",
+    ),
+    (
+        "retry-pod-staging-after-a-failed-attempt",
+        {"maxRetries": 2},
+        Observed(
+            job=job(active=1, failed=1),
+            pods=(
+                pod("r-1", phase="Failed", stage=term(0, "Completed"), run_state=term(1)),
+                pod("r-2", phase="Pending", stage={"running": {}}, created="2026-11-22T09:05:00Z"),
+            ),
+        ),
+        tr.PREPARING,
+        tr.REASON_STAGING,  # a run with no status yet has not started: nothing to say "retrying" about
+        "staging code and inputs",
+    ),
+    (
+        "evicted-by-kubelet",
+        {},
+        Observed(job=job(active=1), pods=(pod(phase="Failed", reason="Evicted", run_state=term(137)),)),
+        tr.PREPARING,
+        tr.REASON_PREEMPTED,
+        "evicted",
+    ),
+    (
+        "script-killed-by-sigterm-no-deletion-seen",
+        {},
+        Observed(
+            job=job(("Failed", "BackoffLimitExceeded"), failed=1), pods=(pod(phase="Failed", run_state=term(143)),)
+        ),
+        tr.FAILED,
+        tr.REASON_SCRIPT_FAILED,
+        "code 143 (SIGTERM",
+    ),
+    (
         "canceled",
         {"suspend": True},
         Observed(job=job(active=1), pods=(pod(phase="Running"),)),
@@ -286,3 +377,128 @@ def test_a_completed_run_keeps_its_job_even_while_the_job_still_counts_the_pod_a
     assert _must_stop(failed, job(active=1)) and not _must_stop(failed, job(active=0))
     canceled = derive(run(suspend=True), Observed(job=job(active=0)), now=NOW)
     assert _must_stop(canceled, job(active=0))
+
+
+def _status_of(spec: dict, obs: Observed, old: dict | None = None) -> dict:
+    r = run(**spec)
+    if old is not None:
+        r["status"] = old
+    return derive(r, obs, now=NOW)
+
+
+RUNNING_POD = pod("r-1", phase="Running", stage=term(0, "Completed"), run_state={"running": {}})
+
+
+def test_a_deleted_pod_that_vanished_still_fails_as_deleted_not_as_the_script():
+    """The Job's counters outlive the pod: once the reconcile has seen it deleted, the run says so
+    even when no pod is left to read."""
+    seen = _status_of({}, Observed(job=job(active=1), pods=(pod("r-1", phase="Running", deleted=True),)))
+    assert seen["podsDeleted"] == 1
+    gone = _status_of({}, Observed(job=job(("Failed", "BackoffLimitExceeded"), failed=1)), old=seen)
+    assert gone["phase"] == tr.PHASE_FAILED and gone["podsDeleted"] == 1
+    assert cond_reason(gone, tr.FAILED) == tr.REASON_POD_DELETED and "ScriptFailed" not in gone["message"]
+    # maxRetries 1: the first, deleted pod is gone, the second failed on its own: the script's fault.
+    r2 = _status_of(
+        {"maxRetries": 1},
+        Observed(
+            job=job(("Failed", "BackoffLimitExceeded"), failed=2),
+            pods=(pod("r-2", phase="Failed", run_state=term(3, message=SCRIPT_MSG)),),
+        ),
+        old={**seen, "attempts": 1},
+    )
+    assert cond_reason(r2, tr.FAILED) == tr.REASON_SCRIPT_FAILED and r2["attempts"] == 2
+
+
+def cond_reason(status: dict, ctype: str) -> str:
+    return next(c["reason"] for c in status["conditions"] if c["type"] == ctype and c["status"] == "True")
+
+
+def test_attempts_match_the_jobs_counters_when_the_deleted_pod_is_gone():
+    st = _status_of(
+        {"maxRetries": 2},
+        Observed(job=job(("Complete", ""), failed=1, succeeded=1), pods=(pod("r-2", phase="Succeeded"),), outputs=[]),
+        old={"attempts": 1},
+    )
+    assert st["attempts"] == 2 and st["phase"] == tr.PHASE_COMPLETED
+
+
+def test_phase_never_goes_back_to_queued_once_the_run_started():
+    """Running -> (pod deleted) -> Preparing 'retrying', and while the Job makes the next pod, and
+    while it waits for a node: never Queued again."""
+    spec = {"maxRetries": 1}
+    running = _status_of(spec, Observed(job=job(active=1), pods=(RUNNING_POD,)))
+    assert running["phase"] == tr.PHASE_RUNNING
+    phases = []
+    old = running
+    for obs in (
+        Observed(job=job(active=1), pods=(pod("r-1", phase="Running", run_state={"running": {}}, deleted=True),)),
+        Observed(job=job(failed=1)),  # the deleted pod is gone, the next one not made yet
+        Observed(job=job(active=1, failed=1), pods=(pod("r-2", node=None, unschedulable="0/1 nodes available"),)),
+        Observed(job=job(active=1, failed=1), pods=(pod("r-2", stage={"running": {}}),)),
+    ):
+        old = _status_of(spec, obs, old=old)
+        phases.append((old["phase"], old["message"]))
+    assert [p for p, _ in phases] == [tr.PHASE_PREPARING] * 4
+    assert all("retrying (attempt 2 of 2): previous pod deleted" in m for _, m in phases[:3]), phases
+    assert "0/1 nodes available" in phases[2][1]
+    assert "retrying (attempt 2 of 2): previous pod deleted; staging code and inputs" in phases[3][1]
+    assert old["attempts"] == 2
+    # A run that never started still shows Queued while its first pod is being made.
+    assert _status_of(spec, Observed(job=job()))["phase"] == tr.PHASE_QUEUED
+
+
+def test_installing_environment_pip_is_preparing_not_running():
+    """The pod reports status.stage; only a stage naming this very pod counts."""
+    obs = Observed(job=job(active=1), pods=(RUNNING_POD,))
+    r = run(environment={"pip": ["scikit-learn==1.7.2"]})
+    r["status"] = {tr.STAGE: {"pod": "r-1", "step": tr.STAGE_ENVIRONMENT}}
+    got = outcome(r, obs)
+    assert (got.condition, got.reason) == (tr.PREPARING, tr.REASON_PREPARING_ENVIRONMENT)
+    assert "environment" in got.message and "script is running" not in got.message
+    r["status"] = {tr.STAGE: {"pod": "r-1", "step": tr.STAGE_SCRIPT}}
+    assert outcome(r, obs).reason == tr.REASON_SCRIPT_RUNNING
+    r["status"] = {tr.STAGE: {"pod": "r-0", "step": tr.STAGE_ENVIRONMENT}}  # an older attempt's
+    assert outcome(r, obs).reason == tr.REASON_SCRIPT_RUNNING
+
+
+def test_the_pods_stage_is_never_removed_by_the_operator():
+    assert status_patch({tr.STAGE: {"pod": "p", "step": "script"}, "phase": "Running"}, {"phase": "Completed"}) == {
+        "phase": "Completed"
+    }
+
+
+ARGS_CASES = [
+    # (args, input names, references that name no input)
+    (["--data", "$(TRAINYARD_INPUT_NOPE)"], ["mnist"], ["$(TRAINYARD_INPUT_NOPE)"]),
+    (["$(TRAINYARD_INPUT_mnist)"], ["mnist"], ["$(TRAINYARD_INPUT_mnist)"]),  # not upper-cased: not expanded
+    (["$$(TRAINYARD_INPUT_NOPE)", "$$$(TRAINYARD_INPUT_MNIST)", "$(OTHER)"], ["mnist"], []),
+    (["$$$(TRAINYARD_INPUT_NOPE)"], ["mnist"], ["$(TRAINYARD_INPUT_NOPE)"]),  # $$ then a reference
+    (["$(TRAINYARD_INPUT_TRAIN)/$(TRAINYARD_INPUT_TEST_2)"], ["train", "test_2"], []),
+    (["$(TRAINYARD_INPUT_X)", "$(TRAINYARD_INPUT_X)"], [], ["$(TRAINYARD_INPUT_X)"]),
+    (["$(TRAINYARD_INPUTS)", "$(TRAINYARD_INPUT_", "$a$(TRAINYARD_INPUT_Q)"], ["q"], []),
+]
+
+
+@pytest.mark.parametrize("args, inputs, unknown", ARGS_CASES)
+def test_unknown_input_references_are_what_the_runtime_would_leave_unexpanded(args, inputs, unknown):
+    from trainyard.operator.trainingrun.job import unknown_input_refs
+    from trainyard.runtime.expand import expand_args
+
+    spec = {"args": args, "inputs": [{"name": n, "uri": "s3://b/x/"} for n in inputs]}
+    assert unknown_input_refs(spec) == unknown
+    # The runtime agrees: each flagged reference is one it would expand had the input existed, and
+    # with only the real inputs it expands nothing else that looks like an input's reference.
+    env = {f"TRAINYARD_INPUT_{n.upper()}": "<in>" for n in inputs}
+    for ref in unknown:
+        assert any("<missing>" in a for a in expand_args(args, {**env, ref[2:-1]: "<missing>"})), ref
+    plain = {f"TRAINYARD_INPUT_{w}": "<other>" for w in ("NOPE", "X", "Q", "mnist", "OTHER")}
+    leftover = " ".join(expand_args(args, {**plain, **env}))
+    assert ("<other>" in leftover) == bool(unknown), leftover
+
+
+def test_a_reference_to_no_input_fails_the_run_before_it_has_a_job():
+    got = outcome(
+        run(args=["--data", "$(TRAINYARD_INPUT_NOPE)"], inputs=[{"name": "mnist", "uri": "s3://b/m/"}]), Observed()
+    )
+    assert (got.condition, got.reason) == (tr.FAILED, tr.REASON_UNKNOWN_INPUT)
+    assert "$(TRAINYARD_INPUT_NOPE), which names no input (inputs: mnist)" in got.message

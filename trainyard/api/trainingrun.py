@@ -46,11 +46,23 @@ REASON_JOB_LOST = "JobLost"
 REASON_ADMITTED = "Admitted"
 REASON_PENDING_ADMISSION = "PendingAdmission"  # the ComputeCluster has not decided yet
 REASON_WAITING_FOR_SCALE_UP = "WaitingForScaleUp"  # waiting for, or admitted onto, a node being added
+REASON_CODE_NOT_FOUND = "CodeConfigMapNotFound"  # spec.source.configMap names no ConfigMap
+REASON_POD_DELETED = "PodDeleted"  # the run's pod was deleted (not preempted) before the script ended
+REASON_RETRYING = "Retrying"  # an attempt ended early; the Job is starting the next one
+REASON_UNKNOWN_INPUT = "UnknownInputReference"  # spec.args has $(TRAINYARD_INPUT_X) and no input x
+REASON_PREPARING_ENVIRONMENT = "PreparingEnvironment"  # the pod installs environment.pip before the script
 
 # ---- status.admission: the queue's decision, written only by the ComputeCluster pass ------------
 # {admitted, reason, position, message, kueueQueue, time}; the run's own reconcile reads it and
 # never writes it (see operator/computecluster/admission.py).
 ADMISSION = "admission"
+
+# ---- status.stage: what the run's own pod is doing, written only by that pod (runtime/run.py) ---
+# {pod, step}: the `run` container is running either way; only the pod knows whether the script
+# has started yet or `environment.pip` is still being installed.
+STAGE = "stage"
+STAGE_ENVIRONMENT = "environment"
+STAGE_SCRIPT = "script"
 
 # ---- phases (for humans and printer columns) ----------------------------------------------------
 PHASE_QUEUED = "Queued"
