@@ -31,7 +31,7 @@ def build_reporter(cfg: RunConfig, store, client) -> MetricsReporter:
         else:
             _say("no Kubernetes API configured: metrics are not reported to the run's status")
         if client is not None:
-            key = layout.run_metrics_key(cfg.namespace, cfg.run_name)
+            key = layout.run_metrics_key(cfg.namespace, cfg.run_name, cfg.run_uid)
 
             def upload(data: bytes) -> None:
                 client.put_object(store.bucket, key, io.BytesIO(data), len(data), content_type="application/x-ndjson")

@@ -167,7 +167,7 @@ def ship(cfg: RunConfig, transfer, bucket: str, exit_code: int) -> Shipped:
     from trainyard.storage.retry import with_retries
     from trainyard.storage.uri import S3Uri
 
-    prefix = S3Uri(bucket, layout.run_prefix(cfg.namespace, cfg.run_name))
+    prefix = S3Uri(bucket, layout.run_prefix(cfg.namespace, cfg.run_name, cfg.run_uid))
     entries = []
     for sub in ("outputs", "logs"):
         found, _ = transfer.upload_dir(cfg.code_dir / sub, prefix.join(sub + "/"), name_prefix=sub + "/")
@@ -189,7 +189,7 @@ def ship(cfg: RunConfig, transfer, bucket: str, exit_code: int) -> Shipped:
         "files": entries,
     }
     data = json.dumps(manifest, indent=1).encode()
-    key = layout.run_manifest_key(cfg.namespace, cfg.run_name)
+    key = layout.run_manifest_key(cfg.namespace, cfg.run_name, cfg.run_uid)
     with_retries(
         lambda: transfer.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json"),
         what=f"put {key}",

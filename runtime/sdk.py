@@ -47,8 +47,9 @@ class Run:
         offline: bool,
         namespace: str = "default",
         files_dir: Path | None = None,
+        uid: str = "",
     ):
-        self.id, self.experiment, self.namespace = id, experiment, namespace
+        self.id, self.experiment, self.namespace, self.uid = id, experiment, namespace, uid
         self.metrics_file, self.offline, self.files_dir = Path(metrics_file), offline, files_dir
         self._store = None
 
@@ -80,6 +81,7 @@ class Run:
                 metrics_file=Path(path),
                 offline=False,
                 namespace=env.get("TRAINYARD_RUN_NAMESPACE") or "default",
+                uid=env.get("TRAINYARD_RUN_UID", ""),
             )
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
         run_id = f"offline-{stamp}-{secrets.token_hex(3)}"
@@ -141,7 +143,7 @@ class Run:
             cfg = StoreConfig.from_env()
             self._store = (cfg, cfg.client())
         cfg, client = self._store
-        key = layout.run_prefix(self.namespace, self.id) + name
+        key = layout.run_prefix(self.namespace, self.id, self.uid) + name
         with_retries(lambda: client.put_object(cfg.bucket, key, io.BytesIO(data), len(data)), what=f"put {key}")
 
     # -- reading back ----------------------------------------------------------------------------

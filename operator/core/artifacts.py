@@ -59,15 +59,16 @@ def latest_metrics(raw: bytes) -> dict[str, float]:
     return latest
 
 
-def read_outputs(client, bucket: str, namespace: str, run: str) -> list[dict] | None:
-    raw = _get(client, bucket, layout.run_manifest_key(namespace, run))
+def read_outputs(client, bucket: str, run: dict) -> list[dict] | None:
+    raw = _get(client, bucket, layout.run_prefix_of(run) + "manifest.json")
     return None if raw is None else parse_manifest(raw)
 
 
-def read_metrics(client, bucket: str, namespace: str, run: str) -> dict[str, float]:
-    raw = _get(client, bucket, layout.run_metrics_key(namespace, run))
+def read_metrics(client, bucket: str, run: dict) -> dict[str, float]:
+    raw = _get(client, bucket, layout.run_prefix_of(run) + "metrics.jsonl")
     return {} if raw is None else latest_metrics(raw)
 
 
-def artifacts_uri(bucket: str, namespace: str, run: str) -> str:
-    return f"s3://{bucket}/{layout.run_prefix(namespace, run)}"
+def artifacts_uri(bucket: str, run: dict) -> str:
+    """The one pointer every reader follows (status.artifactsUri): the run's uid prefix."""
+    return f"s3://{bucket}/{layout.run_prefix_of(run)}"

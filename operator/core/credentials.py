@@ -2,10 +2,11 @@
 
 The operator asks the store's STS (AssumeRole, as AWS and MinIO implement it) for temporary
 credentials restricted by a session policy: read the run's code snapshot and its inputs, write only
-under `runs/<namespace>/<run>/`. When AssumeRole fails — a store without STS, or any other error
-of the call — `mint` returns the operator's own credentials marked `scoped=False`; its caller
-(operator/core/store_secrets.py) logs a warning and puts them in the pod's Secret. Nothing in the
-run's status says so yet.
+under the run's own prefix, `runs/<namespace>/<run>/<uid>/` (trainyard/storage/layout.py), so a run
+re-created under the same name cannot write over its predecessor's files. When AssumeRole fails
+— a store without STS, or any other error of the call — `mint` returns the operator's own
+credentials marked `scoped=False`; its caller (operator/core/store_secrets.py) logs a warning and
+puts them in the pod's Secret. Nothing in the run's status says so yet.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def run_policy(run: dict, bucket: str) -> dict:
     """The session policy of a run's pod (pure)."""
     ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
     spec = run["spec"]
-    own = layout.run_prefix(ns, name)
+    own = layout.run_prefix(ns, name, run["metadata"]["uid"])
     read_objects = [_arn(bucket, own + "*")]
     list_prefixes: dict[str, list[str]] = {bucket: [own + "*"]}
     snapshot = spec["source"].get("snapshot")

@@ -34,15 +34,29 @@ def ensure(
     *,
     needed: float,
     who: str,
+    owner_uid: str | None = None,
 ) -> float:
     """Secret `name` exists with credentials that work until `needed` (epoch seconds): read as it
     is when it does, created when missing, its keys re-minted in place when they expire sooner (a
-    Secret without the annotation counts as expired). Returns when its credentials expire."""
+    Secret without the annotation counts as expired). Returns when its credentials expire.
+
+    A Secret left by another owner of the same name (`owner_uid` not among its owners: a run
+    deleted and re-created before the garbage collector came) carries the other owner's policy —
+    another run's prefix — and is about to be collected: it is replaced, never reused."""
     try:
         old = kube.core().read_namespaced_secret(name, namespace)
     except ApiException as exc:
         if exc.status != 404:
             raise
+        old = None
+    stale = old is not None and owner_uid is not None
+    stale = stale and owner_uid not in {r.uid for r in old.metadata.owner_references or ()}
+    if stale:
+        try:
+            kube.core().delete_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
         old = None
     if old is not None:
         current = parse_time((old.metadata.annotations or {}).get(CREDENTIALS_EXPIRE)) or 0.0
@@ -58,7 +72,8 @@ def ensure(
     body = build(creds.access_key, creds.secret_key, creds.session_token, rfc3339(expires, timespec="seconds"))
     if old is None and kube.create_if_absent(body):
         return expires
-    kube.core().patch_namespaced_secret(
-        name, namespace, {"metadata": {"annotations": body["metadata"]["annotations"]}, "data": body["data"]}
-    )
+    meta = {"annotations": body["metadata"]["annotations"]}
+    if stale:  # recreated meanwhile by the old owner's last reconcile: make it this owner's
+        meta["ownerReferences"] = body["metadata"].get("ownerReferences")
+    kube.core().patch_namespaced_secret(name, namespace, {"metadata": meta, "data": body["data"]})
     return expires

@@ -12,7 +12,8 @@ spec changes; write new artifacts to new keys.
 
 Deleting a RegisteredModel removes its serving objects (owner references; the garbage collector)
 but keeps its files under models/<namespace>/<model>/: a version is a record that lineage, audits
-and other deployments may point at, and the registry never deletes or rewrites a recorded one.
+and other deployments may point at, and the registry never deletes or rewrites a written one. A
+model re-created under the same name continues numbering after the versions the store holds.
 Remove them with the object store's own tools when that is really meant.
 """
 
@@ -85,7 +86,20 @@ def register(
                 "estimator with joblib.dump or pickle.dump",
             ) from exc
         framework, framework_version = registry.check_framework(spec, detected, detected_version)
-        number = registry.next_version(versions)
+        try:
+            stored = model_store.stored_versions(store, cfg.s3_bucket, ns, name)
+        except Exception as exc:
+            from trainyard.storage.config import describe
+
+            raise model_status.Problem(
+                rm.REASON_STORE_UNAVAILABLE, f"cannot list the stored versions of {name}: {describe(exc)}; retrying"
+            ) from exc
+        # A whole version of this very source that the status lacks (a crash after its manifest, or
+        # the model deleted and re-created): record it as it is.
+        written = registry.find_version(stored, registry.source_key(source.source_id, fetched.sha256))
+        if written:
+            return written, True
+        number = registry.next_version(versions, stored)
         entry = registry.version_entry(
             model,
             number,
@@ -97,6 +111,8 @@ def register(
             framework_version=framework_version,
             now=now,
         )
+        if model_store.manifest_exists(store, cfg.s3_bucket, ns, name, number):
+            raise model_store.VersionTaken(f"version {number} of {ns}/{name} was written meanwhile; renumbering")
         model_store.copy_verified(
             store,
             source.bucket,

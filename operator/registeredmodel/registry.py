@@ -118,8 +118,11 @@ def find_version(versions: list[dict] | None, key: str) -> dict | None:
     return next((v for v in versions or () if v.get("sourceKey") == key), None)
 
 
-def next_version(versions: list[dict] | None) -> int:
-    return max((v["version"] for v in versions or ()), default=0) + 1
+def next_version(versions: list[dict] | None, stored: list[dict] | None = None) -> int:
+    """One past the highest version recorded in status or found in the store (a manifest under
+    models/<ns>/<model>/<n>/): a model deleted and re-created keeps its predecessor's versions and
+    never takes their numbers again."""
+    return max((v["version"] for v in [*(versions or ()), *(stored or ())]), default=0) + 1
 
 
 def check_framework(spec: dict, detected: str, detected_version: str | None) -> tuple[str, str | None]:

@@ -3,9 +3,14 @@ detection), copy it server-side into the version's prefix — on the condition t
 very object that was hashed — verify the copy, and write the version's manifest.
 
 Ordering is what makes a version all-or-nothing: copy, verify, manifest, and only then does the
-reconcile record the version in status. A crash anywhere before the status write leaves objects
-under a version number nobody recorded; the retry computes the same number and writes the same
-bytes over them, so no duplicate version and no half version is ever visible.
+reconcile record the version in status. A version exists once its manifest does, and a prefix that
+holds a manifest is never written again (`manifest_exists` before the copy; `stored_versions` makes
+numbering continue past every manifest, those of a deleted and re-created model included).
+A crash before the manifest leaves a half version nobody can see: the retry computes the same
+number and writes the same bytes over it. A crash after the manifest but before the status write
+leaves a whole version the status lacks: the retry finds it by its sourceKey in `stored_versions`
+and records it as it is, writing nothing. So no duplicate version, no half version and no
+rewritten version is ever visible.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ SINGLE_COPY_LIMIT = 5 << 30  # S3 CopyObject's limit; larger objects are copied 
 
 class StoreMismatch(Exception):
     """The copy is not the object that was read (changed meanwhile, or corrupted)."""
+
+
+class VersionTaken(Exception):
+    """The version's prefix already holds a manifest (another writer got there first); the
+    reconcile fails and its retry numbers past it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,3 +119,41 @@ def write_manifest(client, bucket: str, namespace: str, model: str, entry: dict)
         len(raw),
         content_type="application/json",
     )
+
+
+def manifest_exists(client, bucket: str, namespace: str, model: str, version: int) -> bool:
+    from minio.error import S3Error
+
+    try:
+        client.stat_object(bucket, manifest_key(namespace, model, version))
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
+            return False
+        raise
+    return True
+
+
+def stored_versions(client, bucket: str, namespace: str, model: str) -> list[dict]:
+    """The version entry of every manifest under models/<ns>/<model>/. A manifest that cannot be
+    parsed still holds its number: {"version": n} without a sourceKey."""
+    found = []
+    for obj in client.list_objects(bucket, prefix=layout.model_root(namespace, model), recursive=True):
+        number = layout.model_version_of(namespace, model, obj.object_name)
+        if number is None:
+            continue
+        resp = open_object(client, bucket, obj.object_name)
+        if resp is None:
+            continue
+        try:
+            raw = resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+        try:
+            entry = json.loads(raw).get("version")
+        except (ValueError, AttributeError):
+            entry = None
+        if not isinstance(entry, dict) or entry.get("version") != number:
+            entry = {"version": number}
+        found.append(entry)
+    return sorted(found, key=lambda e: e["version"])

@@ -57,6 +57,7 @@ def _ensure_secret(run: dict, cfg: OperatorConfig, needed: float) -> float:
         build,
         needed=needed,
         who=f"run {ns}/{name}",
+        owner_uid=run["metadata"]["uid"],
     )
 
 

@@ -51,9 +51,8 @@ def _final_artifacts(
     ended = ended or any((p.get("status") or {}).get("phase") == "Succeeded" for p in pods)
     if not ended or store is None:
         return None, {}
-    ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
-    outputs = artifacts.read_outputs(store, cfg.s3_bucket, ns, name)
-    metrics = artifacts.read_metrics(store, cfg.s3_bucket, ns, name)
+    outputs = artifacts.read_outputs(store, cfg.s3_bucket, run)
+    metrics = artifacts.read_metrics(store, cfg.s3_bucket, run)
     return (outputs if outputs is not None else []), metrics
 
 
@@ -106,7 +105,7 @@ def reconcile(
             job=job,
             pods=tuple(pods),
             outputs=outputs,
-            artifacts_uri=artifacts.artifacts_uri(cfg.s3_bucket, namespace, name) if outputs is not None else None,
+            artifacts_uri=artifacts.artifacts_uri(cfg.s3_bucket, run) if outputs is not None else None,
             missing_config_map=missing,
         )
         new = derive(run, obs, now=now())

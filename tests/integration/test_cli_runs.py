@@ -82,7 +82,7 @@ def test_submit_wait_metrics_files_download_logs(
     downloaded = cli("download", run, "outputs/", "-n", namespace, "-o", str(out))
     assert (out / "outputs" / "sklearn_mnist_model.pkl").stat().st_size > 1000
     assert "warning" not in downloaded.stderr  # this tier's pods run the test's own Python
-    _download_warns_once_when_scikit_learn_differs(namespace, run, tmp_path)
+    _download_warns_once_when_scikit_learn_differs(kubectl, namespace, run, tmp_path)
     # This tier's nodes serve no container logs: one line says so and names the uploaded copy
     # (issue 14: it used to fall back to the store silently).
     direct = cli("logs", run, "-n", namespace, check=False)
@@ -106,7 +106,7 @@ def test_submit_wait_metrics_files_download_logs(
     cli("wait", second.stdout.strip(), "-n", namespace)
 
 
-def _download_warns_once_when_scikit_learn_differs(namespace: str, run: str, tmp_path) -> None:
+def _download_warns_once_when_scikit_learn_differs(kubectl, namespace: str, run: str, tmp_path) -> None:
     """The run's manifest records the scikit-learn its script ran with; `download` compares it."""
     import io
     import json
@@ -118,7 +118,8 @@ def _download_warns_once_when_scikit_learn_differs(namespace: str, run: str, tmp
 
     cfg = StoreConfig.from_env()
     client = cfg.client()
-    key = layout.run_manifest_key(namespace, run)
+    uid = kubectl.json("get", "tr", run, "-n", namespace)["metadata"]["uid"]
+    key = layout.run_manifest_key(namespace, run, uid)
     manifest = json.loads(client.get_object(cfg.bucket, key).read())
     assert manifest["environment"]["packages"]["scikit-learn"] == sklearn.__version__
     manifest["environment"]["packages"]["scikit-learn"] = "1.0.2"  # as if trained by another image

@@ -223,6 +223,7 @@ def test_logs_of_a_run_that_failed_at_staging(kubectl, namespace, operator, proc
     gone = cli("logs", "bad-snapshot", "-n", namespace, check=False)
     assert gone.returncode == 1 and len(gone.stderr.strip().splitlines()) == 1
     assert gone.stderr.startswith("trainyard: error: no logs for run bad-snapshot: it is Failed (DataStagingFailed")
-    assert f"its pod is gone and s3://trainyard/runs/{namespace}/bad-snapshot/logs/std_log.txt does not exist" in (
+    uid = kubectl.json("get", "tr", "bad-snapshot", "-n", namespace)["metadata"]["uid"]
+    assert f"its pod is gone and s3://trainyard/runs/{namespace}/bad-snapshot/{uid}/logs/std_log.txt does not" in (
         gone.stderr
     )

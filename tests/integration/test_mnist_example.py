@@ -62,7 +62,8 @@ def test_mnist_example_runs_to_completed_with_metrics_and_outputs(
     assert status["primaryMetric"].startswith("accuracy=")
     files = {f["path"]: f for f in status["outputs"]}
     model = files["outputs/sklearn_mnist_model.pkl"]
-    prefix = f"runs/{namespace}/sklearn-mnist-1/"
+    uid = kubectl.json("get", "tr", "sklearn-mnist-1", "-n", namespace)["metadata"]["uid"]
+    prefix = f"runs/{namespace}/sklearn-mnist-1/{uid}/"
     assert status["artifactsUri"] == f"s3://trainyard/{prefix}"
     store = _store()
     assert _object_sha256(store, prefix + "outputs/sklearn_mnist_model.pkl") == model["sha256"]

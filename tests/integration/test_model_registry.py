@@ -54,9 +54,9 @@ def artifacts():
     return out
 
 
-def seed_run_outputs(namespace: str, run: str, files: dict[str, bytes], metrics: dict[str, float]) -> None:
+def seed_run_outputs(namespace: str, run: str, uid: str, files: dict[str, bytes], metrics: dict[str, float]) -> None:
     """What a run's pod uploads when its script ends: files, metrics.jsonl, manifest.json."""
-    prefix = f"runs/{namespace}/{run}/"
+    prefix = f"runs/{namespace}/{run}/{uid}/"
     manifest = [{"path": p, "size": len(b), "sha256": put(prefix + p, b)} for p, b in files.items()]
     put(
         prefix + "metrics.jsonl",
@@ -66,10 +66,16 @@ def seed_run_outputs(namespace: str, run: str, files: dict[str, bytes], metrics:
 
 
 def completed_run(kubectl, namespace: str, name: str, model_bytes: bytes, accuracy: float, delay: str = "1s"):
-    seed_run_outputs(namespace, name, {PATH: model_bytes}, {"accuracy": accuracy})
+    """The run's prefix holds its uid, so its outputs are seeded once it exists — well before its
+    simulated pod completes (`delay` after it starts), which is checked."""
     run = simulated_run(name, experiment="digits")
     run["metadata"]["annotations"]["pod-complete.stage.kwok.x-k8s.io/delay"] = delay
     kubectl.apply([kwok_cluster(), run], namespace)
+    uid = kubectl.json("get", "tr", name, "-n", namespace)["metadata"]["uid"]
+    seed_run_outputs(namespace, name, uid, {PATH: model_bytes}, {"accuracy": accuracy})
+    phase = get_status(kubectl, "tr", name, namespace).get("phase")
+    assert phase not in ("Completed", "Failed"), f"run {name} ended ({phase}) before its outputs were seeded"
+    return uid
 
 
 def registered_model(name: str, source: dict, **spec) -> dict:

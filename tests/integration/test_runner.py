@@ -46,6 +46,7 @@ def run_env(object_store, tmp_path):
         **object_store.env(),
         "TRAINYARD_RUN_NAME": name,
         "TRAINYARD_RUN_NAMESPACE": "ns",
+        "TRAINYARD_RUN_UID": str(uuid.uuid4()),
         "TRAINYARD_EXPERIMENT": "mnist",
         "TRAINYARD_WORKDIR": str(code),
         "TRAINYARD_ENTRY_SCRIPT": "train.py",
@@ -76,7 +77,7 @@ def test_outputs_logs_and_manifest_are_uploaded_whatever_the_exit_code(
 ):
     proc = run(run_env, EXIT_CODE=str(exit_code))
     assert proc.returncode == exit_code, proc.stderr
-    ws, prefix = tmp_path / "ws", f"runs/ns/{run_env['TRAINYARD_RUN_NAME']}/"
+    ws, prefix = tmp_path / "ws", f"runs/ns/{run_env['TRAINYARD_RUN_NAME']}/{run_env['TRAINYARD_RUN_UID']}/"
     data_dir = str(ws / "inputs" / "mnist")
     # The pod log gets the script's streams; ./logs/std_log.txt keeps both.
     assert f"args ['--data-folder', '{data_dir}', '--cost', '$(HOME)']" in proc.stdout
@@ -154,6 +155,6 @@ def test_sigterm_is_forwarded_and_outputs_still_shipped(object_store, run_env, t
     finally:
         proc.kill()
         proc.wait()
-    prefix = f"runs/ns/{run_env['TRAINYARD_RUN_NAME']}/"
+    prefix = f"runs/ns/{run_env['TRAINYARD_RUN_NAME']}/{run_env['TRAINYARD_RUN_UID']}/"
     assert stored(object_store, prefix + "outputs/terminated.txt") == str(int(signal.SIGTERM)).encode()
     assert json.loads((tmp_path / "termination").read_text())["exitCode"] == 7

@@ -191,3 +191,17 @@ def c(type_, status, reason):
 )
 def test_phase_is_derived_from_the_conditions(conditions, deployment, phase):
     assert rm.phase_of(conditions, deployment=deployment) == phase
+
+
+def test_next_version_continues_from_the_store():
+    # a model deleted and re-created: its status is empty, the store still holds 1 and 2
+    stored = [{"version": 1, "sourceKey": "a"}, {"version": 2, "sourceKey": "b"}]
+    assert registry.next_version([], stored) == 3
+    assert registry.next_version(None, stored) == 3
+    # whichever is higher wins: the status (a version whose manifest was removed by hand) ...
+    assert registry.next_version([{"version": 5}], stored) == 6
+    # ... or the store (a version written after the status was read)
+    assert registry.next_version([{"version": 1}], [{"version": 1}, {"version": 4}]) == 5
+    # an unreadable manifest still holds its number
+    assert registry.next_version([], [{"version": 7}]) == 8
+    assert registry.next_version([], []) == 1

@@ -54,20 +54,52 @@ def test_layout_keys():
     assert layout.snapshot_key(sha) == f"snapshots/{sha}.tar.gz"
     assert layout.snapshot_sha256(f"snapshots/{sha}.tar.gz") == sha
     assert layout.snapshot_sha256("snapshots/code.tar.gz") is None
-    assert layout.run_prefix("team-a", "mnist-1") == "runs/team-a/mnist-1/"
-    assert layout.run_outputs_prefix("ns", "r") == "runs/ns/r/outputs/"
-    assert layout.run_logs_prefix("ns", "r") == "runs/ns/r/logs/"
-    assert layout.run_metrics_key("ns", "r") == "runs/ns/r/metrics.jsonl"
-    assert layout.run_manifest_key("ns", "r") == "runs/ns/r/manifest.json"
+    uid = "0d6a2c4e-9b1f-4f7e-8a55-3c2b1e0f9d88"
+    assert layout.run_prefix("team-a", "mnist-1", uid) == f"runs/team-a/mnist-1/{uid}/"
+    assert layout.run_outputs_prefix("ns", "r", "u1") == "runs/ns/r/u1/outputs/"
+    assert layout.run_logs_prefix("ns", "r", "u1") == "runs/ns/r/u1/logs/"
+    assert layout.run_metrics_key("ns", "r", "u1") == "runs/ns/r/u1/metrics.jsonl"
+    assert layout.run_manifest_key("ns", "r", "u1") == "runs/ns/r/u1/manifest.json"
+    # no uid: the layout of runs made before the uid was in the prefix
+    assert layout.run_prefix("team-a", "mnist-1", "") == "runs/team-a/mnist-1/"
+    assert layout.model_root("ns", "sklearn-mnist") == "models/ns/sklearn-mnist/"
     assert layout.model_prefix("ns", "sklearn-mnist", 3) == "models/ns/sklearn-mnist/3/"
+
+
+def test_a_recreated_run_gets_another_prefix():
+    first = {"metadata": {"namespace": "default", "name": "sklearn-iris-1", "uid": "uid-a"}}
+    second = {"metadata": {"namespace": "default", "name": "sklearn-iris-1", "uid": "uid-b"}}
+    assert layout.run_prefix_of(first) == "runs/default/sklearn-iris-1/uid-a/"
+    assert layout.run_prefix_of(second) == "runs/default/sklearn-iris-1/uid-b/"
+    # neither is inside the other, so neither run's listing shows the other's files
+    assert not layout.run_prefix_of(second).startswith(layout.run_prefix_of(first))
+
+
+def test_run_prefix_of_follows_the_recorded_artifacts_uri():
+    old = {
+        "metadata": {"namespace": "default", "name": "r", "uid": "uid-a"},
+        "status": {"artifactsUri": "s3://trainyard/runs/default/r/"},
+    }
+    assert layout.run_prefix_of(old) == "runs/default/r/"
+    old["status"]["artifactsUri"] = "s3://trainyard/runs/default/r/uid-a"
+    assert layout.run_prefix_of(old) == "runs/default/r/uid-a/"
+
+
+def test_model_version_of_reads_only_manifest_keys():
+    assert layout.model_version_of("ns", "m", "models/ns/m/12/manifest.json") == 12
+    assert layout.model_version_of("ns", "m", "models/ns/m/12/model.pkl") is None
+    assert layout.model_version_of("ns", "m", "models/ns/m/0/manifest.json") is None
+    assert layout.model_version_of("ns", "m", "models/ns/m2/1/manifest.json") is None
+    assert layout.model_version_of("ns", "m", "models/ns/m/1/x/manifest.json") is None
 
 
 @pytest.mark.parametrize(
     "call",
     [
         lambda: layout.snapshot_key("abc"),
-        lambda: layout.run_prefix("ns", ".."),
-        lambda: layout.run_prefix("ns/x", "r"),
+        lambda: layout.run_prefix("ns", "..", ""),
+        lambda: layout.run_prefix("ns/x", "r", ""),
+        lambda: layout.run_prefix("ns", "r", "../other"),
         lambda: layout.model_prefix("ns", "m", 0),
     ],
 )

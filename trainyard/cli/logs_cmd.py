@@ -134,7 +134,7 @@ def _from_store(ns: str, run: dict, *, why: str) -> int:
 
     name = run["metadata"]["name"]
     cfg, client = _store()
-    key = layout.run_logs_prefix(ns, name) + "std_log.txt"
+    key = layout.run_prefix_of(run) + "logs/std_log.txt"
     try:
         resp = client.get_object(cfg.bucket, key)
     except Exception as exc:

@@ -186,7 +186,7 @@ def metrics(args) -> int:
     ns = _ns(args)
     run = kube.get_run(ns, args.run)
     if args.history:
-        return _metric_history(ns, args)
+        return _metric_history(run, args)
     values = (run.get("status") or {}).get("metrics") or {}
     if args.output == "json":
         print(json.dumps(values, indent=2, sort_keys=True))
@@ -199,13 +199,13 @@ def metrics(args) -> int:
     return 0
 
 
-def _metric_history(ns: str, args) -> int:
+def _metric_history(run: dict, args) -> int:
     from trainyard.runtime.metrics import parse_lines
     from trainyard.storage import layout
 
     cfg, client = _store()
     try:
-        resp = client.get_object(cfg.bucket, layout.run_metrics_key(ns, args.run))
+        resp = client.get_object(cfg.bucket, layout.run_prefix_of(run) + "metrics.jsonl")
     except Exception:
         raise CliError(f"no metric history for run {args.run} in the object store yet") from None
     try:
@@ -262,14 +262,14 @@ def wait(args) -> int:
 def download(args) -> int:
     from trainyard.storage import layout
 
-    ns = _ns(args)
-    kube.get_run(ns, args.run)
+    run = kube.get_run(_ns(args), args.run)
     cfg, client = _store()
-    prefix = layout.run_prefix(ns, args.run) + args.path.lstrip("/")
+    root = layout.run_prefix_of(run)
+    prefix = root + args.path.lstrip("/")
     target = args.output_dir or Path(args.run)
     count = 0
     for obj in client.list_objects(cfg.bucket, prefix=prefix, recursive=True):
-        rel = obj.object_name[len(layout.run_prefix(ns, args.run)) :]
+        rel = obj.object_name[len(root) :]
         dest = target / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         client.fget_object(cfg.bucket, obj.object_name, str(dest))
@@ -277,7 +277,7 @@ def download(args) -> int:
     if not count:
         raise CliError(f"nothing under {args.path or 'the run'} for run {args.run} in the object store")
     print(f"downloaded {count} file(s) to {target}/")
-    warning = run_spec.framework_mismatch(args.run, _run_environment(cfg, client, ns, args.run), _local_versions())
+    warning = run_spec.framework_mismatch(args.run, _run_environment(cfg, client, run), _local_versions())
     if warning:
         print(f"trainyard: warning: {warning}", file=sys.stderr)
     return 0
@@ -292,13 +292,13 @@ def _local_versions() -> dict[str, str | None]:
         return {}
 
 
-def _run_environment(cfg, client, ns: str, run: str) -> dict | None:
+def _run_environment(cfg, client, run: dict) -> dict | None:
     """The `environment` the run's manifest records (None if it has no manifest yet, or it
     predates the field); a manifest that cannot be read is said in one line."""
     from trainyard.storage import layout
     from trainyard.storage.config import describe
 
-    key = layout.run_manifest_key(ns, run)
+    key = layout.run_prefix_of(run) + "manifest.json"
     try:
         resp = client.get_object(cfg.bucket, key)
     except Exception as exc:

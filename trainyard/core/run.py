@@ -194,7 +194,7 @@ class Run:
 
         cfg, client = self._ws._store()
         try:
-            resp = client.get_object(cfg.bucket, layout.run_prefix(self._ws.namespace, self.id) + rel)
+            resp = client.get_object(cfg.bucket, layout.run_prefix_of(self._refresh()) + rel)
         except Exception:
             return None
         try:
@@ -227,7 +227,7 @@ class Run:
         from trainyard.storage import layout
 
         cfg, client = self._ws._store()
-        prefix = layout.run_prefix(self._ws.namespace, self.id)
+        prefix = layout.run_prefix_of(self._refresh())
         return [
             o
             for o in client.list_objects(cfg.bucket, prefix=prefix, recursive=True)
@@ -238,7 +238,7 @@ class Run:
         """Every file the run stored: outputs/..., logs/std_log.txt, and files the script uploaded."""
         from trainyard.storage import layout
 
-        prefix = layout.run_prefix(self._ws.namespace, self.id)
+        prefix = layout.run_prefix_of(self._refresh())
         return sorted(o.object_name[len(prefix) :] for o in self._file_objects())
 
     def download_file(self, name: str, output_file_path: str | None = None, _validate_checksum: bool = False) -> None:
@@ -254,7 +254,7 @@ class Run:
             target = target / Path(name).name
         target.parent.mkdir(parents=True, exist_ok=True)
         cfg, client = self._ws._store()
-        client.fget_object(cfg.bucket, layout.run_prefix(self._ws.namespace, self.id) + name, str(target))
+        client.fget_object(cfg.bucket, layout.run_prefix_of(self._refresh()) + name, str(target))
 
     def download_files(
         self,
@@ -270,7 +270,7 @@ class Run:
         from trainyard.storage import layout
 
         cfg, client = self._ws._store()
-        root = layout.run_prefix(self._ws.namespace, self.id)
+        root = layout.run_prefix_of(self._refresh())
         prefix = (prefix or "").lstrip("/")
         written = []
         for obj in self._file_objects():
