@@ -49,8 +49,9 @@ def ensure(
         if exc.status != 404:
             raise
         old = None
-    stale = old is not None and owner_uid is not None
-    stale = stale and owner_uid not in {r.uid for r in old.metadata.owner_references or ()}
+    owners = {r.uid for r in (old.metadata.owner_references or ())} if old is not None else set()
+    # Owned by someone else: an earlier run of the same name. Not owned at all: ours to reuse.
+    stale = owner_uid is not None and bool(owners) and owner_uid not in owners
     if stale:
         try:
             kube.core().delete_namespaced_secret(name, namespace)

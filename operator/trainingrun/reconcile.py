@@ -56,6 +56,26 @@ def _final_artifacts(
     return (outputs if outputs is not None else []), metrics
 
 
+def _pods_of(job: dict, pods: list[dict]) -> list[dict]:
+    """The pods of this Job only: an earlier run of the same name may leave pods with the same labels."""
+    uid = job["metadata"].get("uid")
+    return [p for p in pods if any(ref.get("uid") == uid for ref in p["metadata"].get("ownerReferences") or ())]
+
+
+def _ours(job: dict | None, run: dict) -> tuple[dict | None, bool]:
+    """(the Job if this run owns it, whether a Job of another run holds its name). A run deleted and
+    re-created under the same name finds the old run's Job until the garbage collector removes it
+    (deletion cascades in the background): that Job is never adopted — it is deleted now, and the
+    run is reconciled again by the events of that deletion."""
+    if job is None:
+        return None, False
+    uid = run["metadata"]["uid"]
+    if any(ref.get("uid") == uid for ref in job["metadata"].get("ownerReferences") or ()):
+        return job, False
+    kube.delete_job(job["metadata"]["namespace"], job["metadata"]["name"])
+    return None, True
+
+
 def reconcile(
     namespace: str,
     name: str,
@@ -82,11 +102,11 @@ def reconcile(
         job_name = names.job_name(name)
         if tr.is_terminal(old.get("conditions")) and old.get("outputs") is not None:
             return old
-        job = kube.get_job(namespace, job_name)
+        job, stale = _ours(kube.get_job(namespace, job_name), run)
         created, cluster, missing = False, None, None
         live = not run["spec"].get("suspend") and not tr.is_terminal(old.get("conditions"))
         waiting = job is None and live
-        if waiting and not old.get("jobName"):  # a Job once made and now gone is lost, not made again
+        if waiting and not stale and not old.get("jobName"):  # a Job once made and now gone is lost
             compute = run["spec"]["compute"]
             cluster = kube.get_custom(COMPUTE_CLUSTER, namespace, compute)
             decision = admission_of(run)
@@ -94,14 +114,15 @@ def reconcile(
                 missing = _missing_code(run)
                 if missing is None and not unknown_input_refs(run["spec"]):
                     identity.ensure(run, cfg, starting=True)
-                    job = kube.create_job(build_job(run, cluster, cfg, kueue_queue=decision.get("kueueQueue")))
-                    created = True
-        pods = kube.list_pods(namespace, f"{LABEL_RUN}={name}") if job and not created else []
+                    made = kube.create_job(build_job(run, cluster, cfg, kueue_queue=decision.get("kueueQueue")))
+                    job, stale = _ours(made, run)  # "already exists" reads back an old run's Job
+                    created = job is not None
+        pods = _pods_of(job, kube.list_pods(namespace, f"{LABEL_RUN}={name}")) if job and not created else []
         if job is not None and not created and live and pod_state.needs_code(pods):
             missing = _missing_code(run)  # deleted after the Job was made: the pod would wait on its mount
         outputs, metrics = _final_artifacts(run, job, pods, cfg, store)
         obs = Observed(
-            cluster_found=cluster is not None or not waiting or bool(old.get("jobName")),
+            cluster_found=cluster is not None or not waiting or stale or bool(old.get("jobName")),
             job=job,
             pods=tuple(pods),
             outputs=outputs,

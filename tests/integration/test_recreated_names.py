@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.conftest import wait_for, wait_for_phase
+from tests.conftest import wait_for_phase
 from tests.integration.test_mnist_example import configmap_run
 from tests.integration.test_model_registry import condition, from_run, registered, registered_model, store
 
@@ -56,20 +56,20 @@ def test_recreated_run_and_model_never_rewrite_a_version(kubectl, namespace, ope
     assert f"{prefix1}outputs/model.pkl" in run_files and f"{prefix1}manifest.json" in run_files
     assert sorted(model_files) == [f"models/{namespace}/iris/1/manifest.json", f"models/{namespace}/iris/1/model.pkl"]
 
-    # `kubectl delete -k` then `kubectl apply -k`: the same names, new objects. Foreground deletion
-    # waits for the run's Job, pod and Secret, which a new run of the same name would otherwise meet.
+    # `kubectl delete -k` then `kubectl apply -k` at once: the same names, new objects. Deletion
+    # cascades in the background, so the new run may still meet the old run's Job and pods: it must
+    # never adopt them (operator/trainingrun/reconcile.py `_ours`, `_pods_of`).
     kubectl.run("delete", "rm", "iris", "-n", namespace, "--wait=true")
-    kubectl.run("delete", "tr", "iris", "-n", namespace, "--cascade=foreground", "--wait=true")
+    kubectl.run("delete", "tr", "iris", "-n", namespace, "--cascade=background", "--wait=true")
     kubectl.run("delete", "configmap", "iris-code", "-n", namespace)
-    wait_for(
-        lambda: not kubectl.json("get", "jobs", "-n", namespace)["items"],
-        what="the first run's Job to be deleted",
-        timeout=60,
-    )
 
     run2, model2 = run_and_register(kubectl, namespace)
     uid2 = run2["metadata"]["uid"]
     assert uid2 != uid1
+    # The second run made its own Job: the first run's, if it was still there, was not adopted.
+    job2 = kubectl.json("get", "job", run2["status"]["jobName"], "-n", namespace)
+    assert [r["uid"] for r in job2["metadata"]["ownerReferences"]] == [uid2]
+    assert run2["status"]["attempts"] == 1, run2["status"]
     prefix2 = f"runs/{namespace}/iris/{uid2}/"
     assert run2["status"]["artifactsUri"] == f"s3://trainyard/{prefix2}"
     assert model2["version"] == 2, model2

@@ -100,7 +100,14 @@ def test_a_deleted_run_pod_is_named_and_counted(kubectl, namespace, operator, pr
     phases = [p for p, _ in log.seen]
     first_running = phases.index("Running")
     assert "Queued" not in phases[first_running:], log.seen
-    job = kubectl.json("get", "job", st["jobName"], "-n", namespace)["status"]
+    # A succeeded pod completes the run at once; the Job controller counts it a moment later.
+    job = wait_for(
+        lambda: (lambda s: s if not s.get("active") else None)(
+            kubectl.json("get", "job", st["jobName"], "-n", namespace)["status"]
+        ),
+        what="the Job controller to count the last pod",
+        timeout=30,
+    )
     assert st["attempts"] == (job.get("failed") or 0) + (job.get("succeeded") or 0) == max_retries + 1, (st, job)
     assert st["podsDeleted"] == 1
     if max_retries:
