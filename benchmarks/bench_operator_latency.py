@@ -113,6 +113,13 @@ def main() -> None:
         )
         ns = "bench"
         subprocess.run([*kubectl, "create", "namespace", ns], check=True, capture_output=True)
+        # The runs' code ConfigMap must exist: the operator fails a run whose code is missing
+        # (KWOK simulates the pods, so its contents are never read).
+        subprocess.run(
+            [*kubectl, "create", "configmap", "none", "-n", ns, "--from-literal=t.py=pass"],
+            check=True,
+            capture_output=True,
+        )
         cc = {
             "apiVersion": "trainyard.dev/v1alpha1",
             "kind": "ComputeCluster",
