@@ -70,6 +70,17 @@ GOOD = [
 
 # (manifest, text the API server's message must contain: the field it names)
 BAD = [
+    pytest.param(
+        training_run(
+            sweep={
+                "parameters": {"--regularization": {"choice": ["0.5", "0.8"]}},
+                "primaryMetric": "accuracy",
+                "goal": "maximize",
+            }
+        ),
+        "sweeps are not implemented yet",
+        id="run-sweep-not-implemented",
+    ),
     pytest.param(without(training_run(), "spec.compute"), "spec.compute: Required value", id="run-missing-compute"),
     pytest.param(
         without(training_run(), "spec.entryScript"), "spec.entryScript: Required value", id="run-missing-entry-script"
