@@ -24,3 +24,24 @@ def store_secret_data(cfg: OperatorConfig, access_key: str, secret_key: str, ses
 
 
 CREDENTIALS_EXPIRE = "trainyard.dev/credentials-expire"  # annotation: when the Secret's keys stop working
+
+
+def store_secret(
+    meta: dict,
+    cfg: OperatorConfig,
+    access_key: str,
+    secret_key: str,
+    session_token: str = "",
+    expires: str | None = None,
+) -> dict:
+    """The Secret a pod reads its store settings from, under `meta` (name, labels, owner), with the
+    expiry annotation when the credentials expire."""
+    if expires:
+        meta = {**meta, "annotations": {**(meta.get("annotations") or {}), CREDENTIALS_EXPIRE: expires}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": meta,
+        "data": store_secret_data(cfg, access_key, secret_key, session_token),
+    }

@@ -29,7 +29,7 @@ from trainyard.api import registeredmodel as rm
 from trainyard.api.constants import API_VERSION, LABEL_MODEL, REGISTERED_MODEL
 from trainyard.operator.core import names
 from trainyard.operator.core.config import OperatorConfig
-from trainyard.operator.core.store_access import CREDENTIALS_EXPIRE, store_secret_data
+from trainyard.operator.core.store_access import store_secret
 from trainyard.operator.registeredmodel.status import Problem
 from trainyard.storage import layout
 
@@ -315,15 +315,7 @@ def build_store_secret(
     expires: str | None = None,
 ) -> dict:
     meta = _meta(model, store_secret_name(model["metadata"]["name"]), model_labels(model))
-    if expires:
-        meta["annotations"] = {CREDENTIALS_EXPIRE: expires}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": meta,
-        "data": store_secret_data(cfg, access_key, secret_key, session_token),
-    }
+    return store_secret(meta, cfg, access_key, secret_key, session_token, expires)
 
 
 # ---- rollout ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 from trainyard.api.constants import GROUP
 from trainyard.operator.core import names
 from trainyard.operator.core.config import OperatorConfig
-from trainyard.operator.core.store_access import CREDENTIALS_EXPIRE, store_secret_data
+from trainyard.operator.core.store_access import store_secret
 from trainyard.operator.trainingrun.job import owner_reference, run_labels
 
 
@@ -70,12 +70,4 @@ def build_store_secret(
     """Object-store settings for the run's pod. `access_key`/`secret_key` are what the pod may use:
     credentials scoped to this run where the store issues them (see operator/core/credentials.py)."""
     meta = _meta(run, names.run_secret(run["metadata"]["name"]))
-    if expires:
-        meta["annotations"] = {CREDENTIALS_EXPIRE: expires}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": meta,
-        "data": store_secret_data(cfg, access_key, secret_key, session_token),
-    }
+    return store_secret(meta, cfg, access_key, secret_key, session_token, expires)
